@@ -1,0 +1,201 @@
+"""The ``liftstudio`` command line: the same core functions the app uses, no Qt.
+
+Errors a user can fix (bad files, missing folders) print one line naming the file
+and the problem and exit with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from liftstudio import __version__
+from liftstudio.errors import LiftStudioError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_CANCELLED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="liftstudio: %(levelname)s: %(message)s",
+    )
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except LiftStudioError as exc:
+        return _fail(args, f"error: {exc}", EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        return _fail(args, "cancelled", EXIT_CANCELLED)
+    except Exception as exc:  # a bug: still one line unless --debug
+        return _fail(
+            args,
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            EXIT_INTERNAL_ERROR,
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="liftstudio",
+        description="Segment trained 3D Gaussian Splatting scenes into instances.",
+    )
+    parser.add_argument("--version", action="version", version=f"liftstudio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    info = commands.add_parser(
+        "info", help="describe a scene file or folder", description=_cmd_info.__doc__
+    )
+    info.add_argument("path", help="a .ply/.splat file or a scene folder")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument(
+        "--drop-invalid", action="store_true", help="skip Gaussians with NaN/inf values"
+    )
+    info.set_defaults(handler=_cmd_info)
+
+    generate = commands.add_parser(
+        "generate", help="write a small generated scene", description=_cmd_generate.__doc__
+    )
+    generate.add_argument("out", help="output folder (3DGS output layout)")
+    generate.add_argument("--gaussians", type=_positive_int, default=20_000)
+    generate.add_argument("--sh-degree", type=int, choices=range(4), default=1)
+    generate.add_argument("--cameras", type=_positive_int, default=24)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--overwrite", action="store_true", help="replace an earlier output")
+    generate.set_defaults(handler=_cmd_generate)
+
+    bench = commands.add_parser("bench", help="run a benchmark and print its figures")
+    benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
+    io = benches.add_parser("io", help="PLY load/save time and peak memory")
+    io.add_argument("--gaussians", type=_positive_int, default=1_000_000)
+    io.add_argument("--sh-degree", type=int, choices=range(4), default=3)
+    io.add_argument("--repeats", type=_positive_int, default=3)
+    io.add_argument("--json", action="store_true", help="print JSON instead of text")
+    io.set_defaults(handler=_cmd_bench_io)
+    return parser
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    """Describe the Gaussians, cameras and images of a scene file or folder."""
+    from liftstudio.scene.discovery import open_scene
+    from liftstudio.scene.summary import summarize
+
+    scene = open_scene(args.path, on_invalid="drop" if args.drop_invalid else "error")
+    summary = summarize(scene)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    """Write a small generated scene (random coloured blobs, orbiting cameras)."""
+    from liftstudio.evaluate.synthetic import orbit_cameras, random_gaussians
+    from liftstudio.scene.output_folder import write_3dgs_output
+
+    gaussians = random_gaussians(args.gaussians, sh_degree=args.sh_degree, seed=args.seed)
+    folder = write_3dgs_output(
+        args.out, gaussians, orbit_cameras(args.cameras), overwrite=args.overwrite
+    )
+    print(f"wrote {len(gaussians):,} Gaussians and {args.cameras} cameras to {folder}")
+    return 0
+
+
+def _cmd_bench_io(args: argparse.Namespace) -> int:
+    """Time PLY save and load of a generated scene and measure peak memory."""
+    from liftstudio.evaluate.bench_io import format_io_report, run_io_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    result = run_io_benchmark(
+        args.gaussians, sh_degree=args.sh_degree, repeats=args.repeats, progress=progress
+    )
+    print(json.dumps(result, indent=2) if args.json else format_io_report(result))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """Text form of :func:`liftstudio.scene.summary.summarize`'s result."""
+    lines = [f"Scene       {summary['path']} ({summary['kind']})"]
+    g = summary["gaussians"]
+    if g is None:
+        lines.append("Gaussians   none")
+    else:
+        lines.append(
+            f"Gaussians   {g['count']:,} from {g['file']} ({g['format']}), "
+            f"SH degree {g['sh_degree']}"
+        )
+        lines.append(f"Columns     {' '.join(_compact_columns(g['columns']))}")
+        if "bounding_box" in g:
+            box = g["bounding_box"]
+            lines.append(
+                f"Bounds      min {_vec(box['min'])}  max {_vec(box['max'])}  "
+                f"diagonal {box['diagonal']:.4g}"
+            )
+            o, s = g["opacity"], g["scale_max_axis"]
+            lines.append(
+                f"Opacity     min {o['min']:.3g}  median {o['median']:.3g}  mean {o['mean']:.3g}  "
+                f"max {o['max']:.3g}  ({100 * o['fraction_below_1_255']:.1f}% below 1/255)"
+            )
+            lines.append(
+                f"Scale       largest axis: min {s['min']:.3g}  median {s['median']:.3g}  "
+                f"p95 {s['p95']:.3g}  max {s['max']:.3g}"
+            )
+    c = summary["cameras"]
+    if c is None:
+        lines.append("Cameras     none")
+    else:
+        sizes = ", ".join(f"{size} ×{n}" for size, n in c["resolutions"].items())
+        lines.append(
+            f"Cameras     {c['train']} train + {c['test']} test "
+            f"({c['format']}, {c['source']}); {sizes}"
+        )
+        images = summary["images"]
+        where = f" in {', '.join(images['folders'])}" if images["folders"] else ""
+        lines.append(f"Images      {images['found']} of {images['total']} found{where}")
+    lines.extend(f"Note        {note}" for note in summary["notes"])
+    return "\n".join(lines)
+
+
+def _compact_columns(columns: list[str]) -> list[str]:
+    rest = [c for c in columns if c.startswith("f_rest_")]
+    if not rest:
+        return columns
+    first = columns.index(rest[0])
+    others = [c for c in columns if not c.startswith("f_rest_")]
+    return [*others[:first], f"f_rest_0..{len(rest) - 1}", *others[first:]]
+
+
+def _vec(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(f"liftstudio: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

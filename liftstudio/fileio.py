@@ -1,0 +1,62 @@
+"""Safe file writing shared by every writer: atomic replace, no silent overwrite."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from liftstudio.errors import OutputFileError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place on success.
+
+    Nothing is left behind when the body raises (or is cancelled), and an existing
+    file is only replaced when ``overwrite`` is true, in one atomic rename.
+
+    Parameters
+    ----------
+    path
+        Final destination.
+    overwrite
+        Replace an existing file at ``path``.
+
+    Raises
+    ------
+    OutputFileError
+        If ``path`` exists and ``overwrite`` is false, or its folder is missing or
+        not writable.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputFileError(path, "already exists; choose another name or allow overwriting")
+    if not path.parent.is_dir():
+        raise OutputFileError(path, f"folder {path.parent} does not exist")
+    try:
+        handle, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".part", dir=path.parent
+        )
+    except OSError as exc:
+        raise OutputFileError(path, f"cannot write here ({exc.strerror or exc})") from None
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
+    except OutputFileError:
+        raise
+    except OSError as exc:
+        raise OutputFileError(path, f"writing failed ({exc.strerror or exc})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
