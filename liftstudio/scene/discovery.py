@@ -15,6 +15,7 @@ from pathlib import Path
 from liftstudio.errors import InputFileError
 from liftstudio.scene.camera import Camera, CameraSet
 from liftstudio.scene.camera_formats import read_cameras
+from liftstudio.scene.camera_formats.colmap import DistortedCamerasError
 from liftstudio.scene.camera_formats.nerfstudio import read_nerfstudio
 from liftstudio.scene.formats import GAUSSIAN_SUFFIXES, gaussian_format_of
 from liftstudio.scene.gaussians import GaussianScene, OnInvalid
@@ -87,9 +88,9 @@ def open_scene(path: str | Path, *, on_invalid: OnInvalid = "error") -> OpenedSc
     if (path / "transforms.json").is_file():
         return _open_nerfstudio(path, on_invalid)
     if (path / "transforms_train.json").is_file():
-        return _open_with_cameras(path, "nerf", path, on_invalid)
+        return _open_with_cameras(path, "nerf", on_invalid)
     if (path / "sparse").is_dir():
-        return _open_with_cameras(path, "colmap", path, on_invalid)
+        return _open_with_cameras(path, "colmap", on_invalid)
     splats = _gaussian_files(path)
     if len(splats) == 1:
         return _open_gaussian_file(splats[0], on_invalid)
@@ -172,9 +173,7 @@ def _open_nerfstudio(folder: Path, on_invalid: OnInvalid) -> OpenedScene:
     return scene
 
 
-def _open_with_cameras(
-    folder: Path, kind: str, camera_source: Path, on_invalid: OnInvalid
-) -> OpenedScene:
+def _open_with_cameras(folder: Path, kind: str, on_invalid: OnInvalid) -> OpenedScene:
     scene = OpenedScene(path=folder, kind=kind)
     splats = [p for p in _gaussian_files(folder) if p.name != "points3D.ply"]
     if len(splats) == 1:
@@ -186,9 +185,28 @@ def _open_with_cameras(
             if not splats
             else f"{len(splats)} splat files here; open the one you want directly"
         )
-    scene.cameras = read_cameras(camera_source)
-    _attach_images(scene, [folder / "images", folder])
+    image_folders = [folder / "images", folder]
+    try:
+        scene.cameras = read_cameras(folder)
+    except DistortedCamerasError:
+        undistorted = _undistorted_copy(folder)
+        if undistorted is None:
+            raise
+        scene.cameras = read_cameras(undistorted)
+        image_folders.insert(0, undistorted / "images")
+        scene.notes.append(
+            f"the COLMAP cameras have lens distortion: using the undistorted copy in {undistorted}"
+        )
+    _attach_images(scene, image_folders)
     return scene
+
+
+def _undistorted_copy(folder: Path) -> Path | None:
+    """A subfolder made by ``colmap image_undistorter`` (``images/`` + ``sparse/``), if any."""
+    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (child / "images").is_dir() and (child / "sparse").is_dir():
+            return child
+    return None
 
 
 # ---------------------------------------------------------------------- helpers

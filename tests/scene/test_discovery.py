@@ -72,19 +72,8 @@ def test_bare_file_reports_missing_cameras(real_data):
 
 
 def test_colmap_folder_without_gaussians(tmp_path):
-    pycolmap = pytest.importorskip("pycolmap")
-    model = tmp_path / "scene" / "sparse" / "0"
-    model.mkdir(parents=True)
-    rec = pycolmap.Reconstruction()
-    cam = pycolmap.Camera(
-        model="PINHOLE", width=8, height=6, params=[10.0, 11.0, 4.0, 3.0], camera_id=1
-    )
-    rec.add_camera_with_trivial_rig(cam)
-    for i in range(3):
-        pose = pycolmap.Rigid3d(pycolmap.Rotation3d(np.eye(3)), np.array([0.0, 0.0, i + 1.0]))
-        image = pycolmap.Image(name=f"img{i}.png", camera_id=1, image_id=i + 1)
-        rec.add_image_with_trivial_frame(image, pose)
-    rec.write(str(model))
+    names = ["img0.png", "img1.png", "img2.png"]
+    _colmap_model(tmp_path / "scene" / "sparse" / "0", "PINHOLE", [10.0, 11.0, 4.0, 3.0], names)
     _save_png(tmp_path / "scene" / "images" / "img1.png")
 
     scene = open_scene(tmp_path / "scene")
@@ -129,3 +118,33 @@ def test_unrecognised_folder_and_missing_path(tmp_path):
         open_scene(tmp_path)
     with pytest.raises(InputFileError, match="no such file or folder"):
         open_scene(tmp_path / "nope")
+
+
+def _colmap_model(folder, model, params, names):
+    pycolmap = pytest.importorskip("pycolmap")
+    folder.mkdir(parents=True)
+    rec = pycolmap.Reconstruction()
+    cam = pycolmap.Camera(model=model, width=8, height=6, params=params, camera_id=1)
+    rec.add_camera_with_trivial_rig(cam)
+    for i, name in enumerate(names):
+        pose = pycolmap.Rigid3d(pycolmap.Rotation3d(np.eye(3)), np.array([0.0, 0.0, i + 1.0]))
+        image = pycolmap.Image(name=name, camera_id=1, image_id=i + 1)
+        rec.add_image_with_trivial_frame(image, pose)
+    rec.write(str(folder))
+
+
+def test_distorted_colmap_uses_an_undistorted_copy_when_there_is_one(tmp_path):
+    scene_dir = tmp_path / "scene"
+    opencv = [10.0, 11.0, 4.0, 3.0, 0.1, -0.02, 0.0, 0.0]  # fx fy cx cy k1 k2 p1 p2
+    _colmap_model(scene_dir / "sparse" / "0", "OPENCV", opencv, ["a.png", "b.png"])
+    with pytest.raises(InputFileError, match=r"OPENCV.*colmap image_undistorter"):
+        open_scene(scene_dir)
+
+    _colmap_model(
+        scene_dir / "dense" / "sparse", "PINHOLE", [9.5, 9.5, 4.0, 3.0], ["a.png", "b.png"]
+    )
+    _save_png(scene_dir / "dense" / "images" / "a.png")
+    scene = open_scene(scene_dir)
+    assert scene.cameras.train[0].fx == 9.5
+    assert scene.images["a.png"] == scene_dir / "dense" / "images" / "a.png"
+    assert any("undistorted copy" in note for note in scene.notes)

@@ -172,6 +172,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+class DistortedCamerasError(InputFileError):
+    """COLMAP cameras with lens distortion (or a non-pinhole model) that need undistorting."""
+
+
 def _pinhole(
     camera: Any, cameras_file: Path, model_dir: Path
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -184,7 +188,7 @@ def _pinhole(
     )
     if model not in PINHOLE_MODELS:
         if model not in ZERO_DISTORTION_MODELS:
-            raise InputFileError(
+            raise DistortedCamerasError(
                 cameras_file,
                 f"camera {camera.camera_id} uses the {model} model, which is not a pinhole "
                 f"projection; {fix}",
@@ -197,7 +201,7 @@ def _pinhole(
         ]
         if nonzero:
             listed = ", ".join(f"{name}={value:g}" for name, value in nonzero)
-            raise InputFileError(
+            raise DistortedCamerasError(
                 cameras_file,
                 f"camera {camera.camera_id} uses the distorted {model} model with non-zero "
                 f"distortion ({listed}); {fix}",
