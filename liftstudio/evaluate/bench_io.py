@@ -70,8 +70,8 @@ def run_io_benchmark(
     say(f"generating {num_gaussians:,} Gaussians (SH degree {sh_degree})")
     with tempfile.TemporaryDirectory(prefix="liftstudio-bench-") as tmp:
         path = Path(tmp) / "bench.ply"
-        say("saving")
         scene = random_gaussians(num_gaussians, sh_degree=sh_degree)
+        say("saving")
         save_s = _best_time(lambda: write_ply(scene, path, overwrite=True), repeats)
         say("measuring peak memory while saving")
         save_heap = _peak_heap(lambda: write_ply(scene, path, overwrite=True))
