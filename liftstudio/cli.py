@@ -10,11 +10,14 @@ import argparse
 import json
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 
 from liftstudio import __version__
-from liftstudio.errors import LiftStudioError
+from liftstudio.errors import InputFileError, LiftStudioError
+from liftstudio.render.registry import BACKEND_NAMES
+from liftstudio.render.snapshot import SNAPSHOT_MODES
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -77,6 +80,33 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--overwrite", action="store_true", help="replace an earlier output")
     generate.set_defaults(handler=_cmd_generate)
 
+    render = commands.add_parser(
+        "render", help="render one view of a scene to an image", description=_cmd_render.__doc__
+    )
+    render.add_argument("path", help="a .ply/.splat file or a scene folder")
+    render.add_argument(
+        "--camera", default="0", help="camera name or index (default 0: the first camera)"
+    )
+    render.add_argument("--out", required=True, help="image file to write (.png, .jpg, ...)")
+    render.add_argument("--width", type=_positive_int, help="output width (keeps the aspect)")
+    render.add_argument("--mode", choices=SNAPSHOT_MODES, default="rgb")
+    render.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    render.add_argument("--background", type=_colour, default=(0.0, 0.0, 0.0), help="R,G,B in 0..1")
+    render.add_argument(
+        "--ring",
+        type=_positive_int,
+        metavar="N",
+        help="use N generated cameras around the scene instead of its own (for bare PLYs)",
+    )
+    render.add_argument(
+        "--up",
+        choices=("x", "y", "z", "-x", "-y", "-z"),
+        default="-y",
+        help="world up axis for --ring (trained 3DGS scenes are usually -y)",
+    )
+    render.add_argument("--overwrite", action="store_true", help="replace an existing image")
+    render.set_defaults(handler=_cmd_render)
+
     bench = commands.add_parser("bench", help="run a benchmark and print its figures")
     benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     io = benches.add_parser("io", help="PLY load/save time and peak memory")
@@ -85,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--repeats", type=_positive_int, default=3)
     io.add_argument("--json", action="store_true", help="print JSON instead of text")
     io.set_defaults(handler=_cmd_bench_io)
+    bench_render = benches.add_parser(
+        "render", help="render, uplift and operator-row speed (biker, 24 views, 640x480)"
+    )
+    bench_render.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="cpu")
+    bench_render.add_argument("--scene", help="Gaussian file to use instead of biker")
+    bench_render.add_argument("--views", type=_positive_int, default=24)
+    bench_render.add_argument("--width", type=_positive_int, default=640)
+    bench_render.add_argument("--height", type=_positive_int, default=480)
+    bench_render.add_argument(
+        "--no-startup", action="store_true", help="skip timing fresh processes (compile, cache)"
+    )
+    bench_render.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_render.set_defaults(handler=_cmd_bench_render)
     return parser
 
 
@@ -124,6 +167,70 @@ def _cmd_bench_io(args: argparse.Namespace) -> int:
         args.gaussians, sh_degree=args.sh_degree, repeats=args.repeats, progress=progress
     )
     print(json.dumps(result, indent=2) if args.json else format_io_report(result))
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    """Render one view of a scene (colour, depth or alpha) to an image file."""
+    from liftstudio.render.registry import resolve_backend
+    from liftstudio.render.snapshot import find_camera, render_snapshot
+    from liftstudio.scene.camera_rigs import ring_around
+    from liftstudio.scene.discovery import open_scene
+
+    opened = open_scene(args.path)
+    if opened.gaussians is None:
+        raise InputFileError(opened.path, "holds no Gaussians to render")
+    if args.ring:
+        axis = {"x": 0, "y": 1, "z": 2}[args.up[-1]]
+        up = [0.0, 0.0, 0.0]
+        up[axis] = -1.0 if args.up.startswith("-") else 1.0
+        cameras = ring_around(opened.gaussians.means, args.ring, up=up)
+    elif opened.cameras is None:
+        raise InputFileError(
+            opened.path, "has no cameras; pass --ring N to render from generated cameras"
+        )
+    else:
+        cameras = opened.cameras.all
+    try:
+        camera = find_camera(cameras, args.camera)
+    except ValueError as exc:
+        raise InputFileError(opened.path, str(exc)) from None
+    backend = resolve_backend(args.backend)
+    start = time.perf_counter()
+    out = render_snapshot(
+        backend,
+        opened.gaussians,
+        camera,
+        args.out,
+        mode=args.mode,
+        width=args.width,
+        background=args.background,
+        overwrite=args.overwrite,
+    )
+    elapsed = time.perf_counter() - start
+    print(f"wrote {out} ({args.mode}, camera {camera.name!r}, {backend.name} backend, "
+          f"{elapsed:.2f} s)")  # fmt: skip
+    return 0
+
+
+def _cmd_bench_render(args: argparse.Namespace) -> int:
+    """Time render, uplift (C=16), operator rows (top_k=16) and pick on the biker scene."""
+    from liftstudio.evaluate.bench_render import format_render_report, run_render_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    result = run_render_benchmark(
+        backend=args.backend,
+        scene_path=args.scene,
+        num_views=args.views,
+        width=args.width,
+        height=args.height,
+        measure_startup=not args.no_startup,
+        progress=progress,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_render_report(result))
     return 0
 
 
@@ -188,6 +295,16 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _colour(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected R,G,B with values in 0..1, got {text!r}")
+    return values
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:

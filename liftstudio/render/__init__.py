@@ -5,6 +5,7 @@ Start with :func:`resolve_backend`; every backend offers the operations of
 """
 
 from liftstudio.render.backend import RenderBackend, SplatArrays, camera_at
+from liftstudio.render.operator_cache import OperatorCache, cached_operator_rows
 from liftstudio.render.registry import BACKEND_NAMES, resolve_backend
 from liftstudio.render.results import OperatorRows, PickResult, RenderResult, UpliftResult
 from liftstudio.render.rules import GSPLAT_RULES, INRIA_RULES, RasterRules
@@ -13,6 +14,7 @@ __all__ = [
     "BACKEND_NAMES",
     "GSPLAT_RULES",
     "INRIA_RULES",
+    "OperatorCache",
     "OperatorRows",
     "PickResult",
     "RasterRules",
@@ -20,6 +22,7 @@ __all__ = [
     "RenderResult",
     "SplatArrays",
     "UpliftResult",
+    "cached_operator_rows",
     "camera_at",
     "resolve_backend",
 ]

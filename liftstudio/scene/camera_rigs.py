@@ -81,8 +81,8 @@ def ring_around(
 ) -> list[Camera]:
     """A :func:`ring_cameras` rig framing a point set (robust to outliers).
 
-    The centre is the median of ``means``; the radius makes the 2–98 percentile box of
-    the points span about ``fill`` of the horizontal field of view.
+    The centre is the middle of the 2–98 percentile box of ``means``; the radius makes
+    that box span about ``fill`` of the horizontal field of view.
 
     Parameters
     ----------
@@ -98,8 +98,8 @@ def ring_around(
         Passed on to :func:`ring_cameras`.
     """
     means = np.asarray(means, dtype=np.float64)
-    center = np.median(means, axis=0)
     low, high = np.percentile(means, [2, 98], axis=0)
+    center = 0.5 * (low + high)
     half_extent = 0.5 * float(np.linalg.norm(high - low))
     fov_x = np.radians(kwargs.get("fov_x_degrees", 60.0))
     radius = half_extent / (fill * np.tan(fov_x / 2)) + half_extent

@@ -258,7 +258,11 @@ def test_pick_agrees_with_operator_rows(cpu, reference, operator_case):
         picked = cpu.pick(scene, camera, col + 0.5, row + 0.5)
         kept = rows.ids[row, col] >= 0
         expected = dict(
-            zip(rows.ids[row, col][kept].tolist(), rows.weights[row, col][kept].tolist(), strict=True)
+            zip(
+                rows.ids[row, col][kept].tolist(),
+                rows.weights[row, col][kept].tolist(),
+                strict=True,
+            )
         )
         assert dict(zip(picked.ids.tolist(), picked.weights.tolist(), strict=True)) == (
             pytest.approx(expected, abs=1e-6)

@@ -181,7 +181,11 @@ def test_round_trip_is_lossless(tmp_path, scene, binary):
         assert (a is None and b is None) or a.tobytes() == b.tobytes(), field
     for name, column in scene.extras.items():
         assert back.extras[name].dtype == column.dtype
-        assert back.extras[name].tobytes() == column.tobytes(), name
+        if binary or column.dtype.kind != "f":
+            assert back.extras[name].tobytes() == column.tobytes(), name
+        else:
+            # Text PLY writes every NaN as "nan": values survive, NaN sign bits cannot.
+            assert np.array_equal(back.extras[name], column, equal_nan=True), name
 
 
 def test_writer_refuses_to_overwrite_and_64_bit_overflow(tmp_path):

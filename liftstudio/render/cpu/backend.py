@@ -134,7 +134,7 @@ class CpuBackend:
         projected_at = clock()
         bins = bin_tiles(projected, camera.width, camera.height, self.tile_size)
         binned = clock()
-        values = np.ascontiguousarray(np.concatenate([projected.depth[:, None], colors], 1))
+        values = np.concatenate([projected.depth[:, None], colors], 1).astype(np.float32)
         out = np.empty((camera.width * camera.height, 4), np.float32)
         _, counts = self._composite(
             _View(camera, projected, bins), MODE_RENDER, splats.opacities, values, out_values=out
