@@ -50,6 +50,7 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/liftstudio bench io
+	$(BIN)/liftstudio bench render
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

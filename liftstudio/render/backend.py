@@ -24,7 +24,7 @@ from liftstudio.render.results import OperatorRows, PickResult, RenderResult, Up
 from liftstudio.render.rules import RasterRules
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.gaussians import GaussianScene
-from liftstudio.scene.sh import sh_to_rgb
+from liftstudio.scene.sh import SH_C0, sh_to_rgb
 
 Resolution = tuple[int, int]
 """``(width, height)`` in pixels."""
@@ -194,6 +194,8 @@ def view_colors(
         if sh_degree < 0:
             raise ValueError(f"sh_degree must be >= 0, got {sh_degree}")
         sh = sh[:, : min(sh.shape[1], (sh_degree + 1) ** 2)]
+    if sh.shape[1] == 1:  # degree 0: no view dependence, no directions needed
+        return np.maximum(0.5 + SH_C0 * sh[:, 0, :].astype(np.float32), 0.0)
     means = np.asarray(scene_or_splats.means, dtype=np.float64)
     dirs = means - camera.center
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)

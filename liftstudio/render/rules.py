@@ -71,6 +71,19 @@ class RasterRules:
     far_plane: float = 1e10
     clamp_margin: float = 0.15
 
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 < self.near_plane < self.far_plane:
+            problems.append("need 0 < near_plane < far_plane")
+        if not (0.0 <= self.min_alpha <= 1.0 and 0.0 < self.alpha_max <= 1.0):
+            problems.append("need min_alpha in [0, 1] and alpha_max in (0, 1]")
+        if not 0.0 <= self.transmittance_stop < 1.0:
+            problems.append("need 0 <= transmittance_stop < 1")
+        if self.footprint_sigmas <= 0.0 or self.cov2d_dilation < 0.0 or self.clamp_margin < 0.0:
+            problems.append("need footprint_sigmas > 0, cov2d_dilation >= 0, clamp_margin >= 0")
+        if problems:
+            raise ValueError(f"invalid raster rules {self.name!r}: {'; '.join(problems)}")
+
     def cache_key(self) -> str:
         """A string that changes whenever any constant changes."""
         return (

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
 
+from liftstudio.evaluate.render_cases import real_render_case
 from liftstudio.evaluate.synthetic import random_gaussians
 from liftstudio.jobs import CancelToken, JobCancelled
 from liftstudio.render import GSPLAT_RULES, RenderBackend, resolve_backend
 from liftstudio.render.cpu import CpuBackend
 from liftstudio.render.reference import ReferenceBackend
 from liftstudio.scene.camera import Camera, look_at
-from liftstudio.scene.camera_rigs import ring_around, ring_cameras
-from liftstudio.scene.formats import read_gaussians
-from liftstudio.scene.gaussians import GaussianScene
-from liftstudio.scene.sh import SH_C0
+from liftstudio.scene.camera_rigs import ring_cameras
 
 PSNR_MIN_DB = 45.0
 ALPHA_MAX_ERROR = 1e-3
@@ -24,20 +21,6 @@ ALPHA_MAX_ERROR = 1e-3
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return np.inf if mse == 0 else 10 * np.log10(peak**2 / mse)
-
-
-def garden_gaussians(points: np.ndarray, colors: np.ndarray) -> GaussianScene:
-    """Real garden points as small isotropic Gaussians (radius: half the nearest spacing)."""
-    spacing = cKDTree(points).query(points, k=2)[0][:, 1]
-    scale = np.clip(0.5 * spacing, 1e-3, np.percentile(spacing, 99))
-    n = len(points)
-    return GaussianScene(
-        means=points,
-        raw_quats=np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)),
-        log_scales=np.repeat(np.log(scale)[:, None], 3, axis=1),
-        logit_opacities=np.full(n, 2.0),
-        sh=((colors / 255.0 - 0.5) / SH_C0)[:, None, :],
-    )
 
 
 @pytest.fixture(scope="module")
@@ -50,30 +33,10 @@ def reference() -> ReferenceBackend:
     return ReferenceBackend()
 
 
-def _real_case(real_data, name: str):
-    if name == "donut":
-        scene = read_gaussians(real_data / "donut.ply")
-        cameras = ring_around(scene.means, 2, up=(0, 0, 1), width=80, height=60)
-    elif name == "guitar":
-        scene = read_gaussians(real_data / "guitar.compressed.ply")
-        cameras = ring_around(scene.means, 2, up=(0, -1, 0), width=64, height=80)
-    else:
-        data = np.load(real_data / "garden_points_cameras.npz")
-        scene = garden_gaussians(data["means3d"], data["colors"])
-        width, height = int(data["width"]), int(data["height"])
-        cameras = [
-            Camera(f"garden_{i}", data["viewmats"][i], data["Ks"][i], width, height).scaled_to(
-                width // 6, height // 6
-            )
-            for i in range(len(data["viewmats"]))
-        ]
-    return scene, cameras
-
-
 @pytest.fixture(scope="module", params=["donut", "guitar", "garden"])
 def real_case(request, real_data):
     """(name, scene, cameras) for each real scene."""
-    return (request.param, *_real_case(real_data, request.param))
+    return (request.param, *real_render_case(real_data, request.param))
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +298,13 @@ def test_kernels_are_cached_on_disk():
     assert len(dispatchers) >= 6
     for dispatcher in dispatchers:
         assert isinstance(dispatcher._cache, numba.core.caching.FunctionCache), dispatcher
+
+
+def test_uplift_of_ones_is_beta_in_every_channel(cpu, operator_case):
+    """No 1/C scaling (LUDVIG's kernel bug): a C-channel map of ones lifts to β per channel."""
+    scene, cameras = operator_case
+    ones = [np.ones((40, 56, 7), np.float32) for _ in cameras]
+    result = cpu.uplift(scene, cameras, ones)
+    for channel in range(7):
+        np.testing.assert_allclose(result.weighted_sum[:, channel], result.beta, rtol=1e-5)
+    np.testing.assert_allclose(result.mean()[result.visible], 1.0, rtol=1e-5)

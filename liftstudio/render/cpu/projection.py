@@ -79,7 +79,7 @@ def _project_kernel(
         tz = viewmat[2, 0] * mx + viewmat[2, 1] * my + viewmat[2, 2] * mz + viewmat[2, 3]
         depth[i] = tz
         opacity = float(opacities[i])
-        if not (near < tz < far) or opacity < min_alpha:
+        if not (near < tz < far) or opacity <= 0.0 or opacity < min_alpha:
             continue
         # 3D covariance  Σ = R S² Rᵀ  from the unit quaternion (w, x, y, z).
         w, x, y, z = float(quats[i, 0]), float(quats[i, 1]), float(quats[i, 2]), float(quats[i, 3])
@@ -122,7 +122,9 @@ def _project_kernel(
         det = a * c - b * b
         if det <= 0.0:
             continue
-        q_limit = min(footprint_q, 2.0 * math.log(opacity / min_alpha))
+        q_limit = footprint_q
+        if min_alpha > 0.0:
+            q_limit = min(footprint_q, 2.0 * math.log(opacity / min_alpha))
         if q_limit <= 0.0:
             continue
         px = fx * tx * inv_z + cx

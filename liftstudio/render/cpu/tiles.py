@@ -134,7 +134,10 @@ def bin_tiles(
     tiles_x = math.ceil(width / tile_size)
     tiles_y = math.ceil(height / tile_size)
     visible = np.flatnonzero(projected.visible).astype(np.int32)
-    order = visible[np.argsort(projected.depth[visible], kind="stable")]
+    # Depths of visible Gaussians are > near_plane > 0, and positive float64 values
+    # order like their bit patterns: a stable integer sort (radix) is faster.
+    keys = np.ascontiguousarray(projected.depth[visible]).view(np.uint64)
+    order = visible[np.argsort(keys, kind="stable")]
     no_emit = np.zeros(0, dtype=np.int32)
     counts = _count_or_emit(
         order, projected.mean2d, projected.conic, projected.qmax, projected.box,
