@@ -104,8 +104,8 @@ def run_render_benchmark(
     height: int = 480,
     channels: int = 16,
     top_k: int = 16,
-    reference_gaussians: int = 20_000,
-    reference_size: tuple[int, int] = (96, 72),
+    reference_gaussians: int | None = None,
+    reference_size: tuple[int, int] = (160, 120),
     measure_startup: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
@@ -124,7 +124,8 @@ def run_render_benchmark(
     top_k
         Operator rows kept per pixel.
     reference_gaussians, reference_size
-        The small workload on which ``reference`` is timed against ``backend``.
+        The small workload on which ``reference`` is timed against ``backend``: that
+        many Gaussians of the scene (None: all of them) at that image size.
     measure_startup
         Also time fresh processes that compile (cold cache) and load (warm) the kernels.
     progress
@@ -196,11 +197,12 @@ def run_render_benchmark(
     return result
 
 
-def _reference_speedup(engine, scene, up, num_gaussians: int, size: tuple[int, int]) -> dict:
-    rng = np.random.default_rng(1)
-    keep = np.sort(rng.choice(len(scene), size=min(num_gaussians, len(scene)), replace=False))
-    small = scene.subset(keep)
-    camera = ring_around(small.means, 1, up=up, width=size[0], height=size[1])[0]
+def _reference_speedup(engine, scene, up, num_gaussians: int | None, size: tuple[int, int]) -> dict:
+    small = scene
+    if num_gaussians is not None and num_gaussians < len(scene):
+        rng = np.random.default_rng(1)
+        small = scene.subset(np.sort(rng.choice(len(scene), size=num_gaussians, replace=False)))
+    camera = ring_around(scene.means, 1, up=up, width=size[0], height=size[1])[0]
     reference = resolve_backend("reference", rules=engine.rules)
     engine.render(small, camera)
     start = time.perf_counter()

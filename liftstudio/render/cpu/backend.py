@@ -31,7 +31,7 @@ from liftstudio.render.cpu.composite import (
     MODE_TOPK,
     MODE_TRANSPOSE,
     composite_tiles,
-    sort_top,
+    finish_top,
     sum_entries_per_gaussian,
 )
 from liftstudio.render.cpu.projection import Projected, project
@@ -271,17 +271,16 @@ class CpuBackend:
         top_ids = np.full((num_pixels, top_k), -1, dtype=np.int32)
         top_weights = np.zeros((num_pixels, top_k), dtype=np.float32)
         top_order = np.full((num_pixels, top_k), _NO_ORDER, dtype=np.int32)
-        transmittance, _ = self._composite(
+        transmittance, counts = self._composite(
             view, MODE_TOPK, splats.opacities, ones, top=(top_ids, top_weights, top_order)
         )
-        sort_top(top_ids, top_weights, top_order)
-        kept = top_weights.sum(axis=1, dtype=np.float64)
-        residual = np.maximum((1.0 - transmittance.astype(np.float64)) - kept, 0.0)
+        residual = np.empty(num_pixels, dtype=np.float32)
+        finish_top(top_ids, top_weights, top_order, counts, transmittance, residual)
         shape = (camera.height, camera.width)
         return OperatorRows(
             ids=top_ids.reshape(*shape, top_k),
             weights=top_weights.astype(weight_dtype).reshape(*shape, top_k),
-            residual=residual.astype(np.float32).reshape(shape),
+            residual=residual.reshape(shape),
         )
 
     def pick(self, scene: GaussianScene, camera: Camera, x: float, y: float) -> PickResult:

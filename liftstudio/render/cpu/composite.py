@@ -157,45 +157,55 @@ def _keep_top(top_ids, top_weights, top_order, pixel, position, gaussian, weight
         top_order[pixel, weakest] = position
 
 
-@numba.njit(parallel=True, cache=True)
-def _insertion_sort_top(top_ids, top_weights, top_order):
-    top_k = top_ids.shape[1]
-    for pixel in numba.prange(top_ids.shape[0]):
-        for i in range(1, top_k):
-            w, o, g = top_weights[pixel, i], top_order[pixel, i], top_ids[pixel, i]
-            j = i - 1
-            while j >= 0 and (
-                top_weights[pixel, j] < w
-                or (top_weights[pixel, j] == w and top_order[pixel, j] > o)
-            ):
-                top_weights[pixel, j + 1] = top_weights[pixel, j]
-                top_order[pixel, j + 1] = top_order[pixel, j]
-                top_ids[pixel, j + 1] = top_ids[pixel, j]
-                j -= 1
-            top_weights[pixel, j + 1] = w
-            top_order[pixel, j + 1] = o
-            top_ids[pixel, j + 1] = g
+@numba.njit(cache=True, inline="always")
+def _insertion_sort_pixel(top_ids, top_weights, top_order, pixel, n):
+    for i in range(1, n):
+        w, o, g = top_weights[pixel, i], top_order[pixel, i], top_ids[pixel, i]
+        j = i - 1
+        while j >= 0 and (
+            top_weights[pixel, j] < w or (top_weights[pixel, j] == w and top_order[pixel, j] > o)
+        ):
+            top_weights[pixel, j + 1] = top_weights[pixel, j]
+            top_order[pixel, j + 1] = top_order[pixel, j]
+            top_ids[pixel, j + 1] = top_ids[pixel, j]
+            j -= 1
+        top_weights[pixel, j + 1] = w
+        top_order[pixel, j + 1] = o
+        top_ids[pixel, j + 1] = g
 
 
 @numba.njit(parallel=True, cache=True)
-def sort_top(top_ids, top_weights, top_order):
-    """Sort each pixel's kept entries by weight, largest first (ties: compositing order)."""
+def finish_top(top_ids, top_weights, top_order, counts, transmittance, residual):
+    """Sort each pixel's kept entries (largest weight first) and write its residual.
+
+    Ties keep compositing order; ``residual`` gets the weight mass left out,
+    ``(1 - T) - Σ kept``. Only the first ``min(count, K)`` slots of a pixel are
+    filled; the rest is padding.
+    """
     top_k = top_ids.shape[1]
-    if top_k <= 32:
-        _insertion_sort_top(top_ids, top_weights, top_order)
-        return
     for pixel in numba.prange(top_ids.shape[0]):
-        # Stable sort by compositing order, then a stable sort by descending weight.
-        by_order = np.argsort(top_order[pixel], kind="mergesort")
-        weights = top_weights[pixel][by_order]
-        by_weight = by_order[np.argsort(-weights, kind="mergesort")]
-        ids = top_ids[pixel][by_weight]
-        order = top_order[pixel][by_weight]
-        weights = top_weights[pixel][by_weight]
-        for k in range(top_k):
-            top_ids[pixel, k] = ids[k]
-            top_order[pixel, k] = order[k]
-            top_weights[pixel, k] = weights[k]
+        n = min(counts[pixel], top_k)
+        if n == 0:
+            residual[pixel] = 0.0
+            continue
+        if n <= 32:
+            _insertion_sort_pixel(top_ids, top_weights, top_order, pixel, n)
+        else:
+            # Stable sort by compositing order, then a stable sort by descending weight.
+            by_order = np.argsort(top_order[pixel, :n], kind="mergesort")
+            weights = top_weights[pixel, :n][by_order]
+            by_weight = by_order[np.argsort(-weights, kind="mergesort")]
+            ids = top_ids[pixel, :n][by_weight]
+            order = top_order[pixel, :n][by_weight]
+            weights = top_weights[pixel, :n][by_weight]
+            for k in range(n):
+                top_ids[pixel, k] = ids[k]
+                top_order[pixel, k] = order[k]
+                top_weights[pixel, k] = weights[k]
+        kept = 0.0
+        for k in range(n):
+            kept += top_weights[pixel, k]
+        residual[pixel] = max((1.0 - transmittance[pixel]) - kept, 0.0)
 
 
 @numba.njit(cache=True)

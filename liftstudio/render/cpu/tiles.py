@@ -71,12 +71,17 @@ def ellipse_touches_rect(mx, my, conic_a, conic_b, conic_c, qmax, x_lo, x_hi, y_
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_or_emit(order, mean2d, conic, qmax, box, tile_size, tiles_x, offsets, emit_tile):
-    """Count (``offsets`` None-like: empty emit) or write the tiles of each Gaussian."""
+def _count_or_emit(mean2d, conic, qmax, box, tile_size, tiles_x, offsets, emit_tile):
+    """Count the tiles each Gaussian's ellipse reaches, or (``emit_tile`` non-empty) list them.
+
+    Runs in Gaussian index order so every per-Gaussian array is read sequentially;
+    invisible Gaussians (empty box) reach no tile.
+    """
     emit = emit_tile.shape[0] > 0
-    counts = np.zeros(order.shape[0], dtype=np.int64)
-    for k in numba.prange(order.shape[0]):
-        g = order[k]
+    counts = np.zeros(box.shape[0], dtype=np.int64)
+    for g in numba.prange(box.shape[0]):
+        if box[g, 0] >= box[g, 1] or box[g, 2] >= box[g, 3]:
+            continue
         tx0 = box[g, 0] // tile_size
         tx1 = (box[g, 1] - 1) // tile_size + 1
         ty0 = box[g, 2] // tile_size
@@ -93,14 +98,15 @@ def _count_or_emit(order, mean2d, conic, qmax, box, tile_size, tiles_x, offsets,
                     ty * tile_size + 0.5, (ty + 1) * tile_size - 0.5,
                 ):  # fmt: skip
                     if emit:
-                        emit_tile[offsets[k] + n] = ty * tiles_x + tx
+                        emit_tile[offsets[g] + n] = ty * tiles_x + tx
                     n += 1
-        counts[k] = n
+        counts[g] = n
     return counts
 
 
 @numba.njit(cache=True)
-def _stable_scatter(emit_tile, emit_gaussian, num_tiles):
+def _scatter_in_depth_order(order, offsets, emit_tile, num_tiles):
+    """Stable counting sort of the entries by tile, Gaussians taken front to back."""
     tile_start = np.zeros(num_tiles + 1, dtype=np.int64)
     for e in range(emit_tile.shape[0]):
         tile_start[emit_tile[e] + 1] += 1
@@ -108,20 +114,13 @@ def _stable_scatter(emit_tile, emit_gaussian, num_tiles):
         tile_start[t + 1] += tile_start[t]
     cursor = tile_start[:-1].copy()
     entry_gaussian = np.empty(emit_tile.shape[0], dtype=np.int32)
-    for e in range(emit_tile.shape[0]):
-        t = emit_tile[e]
-        entry_gaussian[cursor[t]] = emit_gaussian[e]
-        cursor[t] += 1
+    for k in range(order.shape[0]):
+        g = order[k]
+        for e in range(offsets[g], offsets[g + 1]):
+            t = emit_tile[e]
+            entry_gaussian[cursor[t]] = g
+            cursor[t] += 1
     return tile_start, entry_gaussian
-
-
-@numba.njit(parallel=True, cache=True)
-def _emitted_gaussians(order, offsets, total):
-    out = np.empty(total, dtype=np.int32)
-    for k in numba.prange(order.shape[0]):
-        for e in range(offsets[k], offsets[k + 1]):
-            out[e] = order[k]
-    return out
 
 
 def bin_tiles(
@@ -133,24 +132,19 @@ def bin_tiles(
     """
     tiles_x = math.ceil(width / tile_size)
     tiles_y = math.ceil(height / tile_size)
-    visible = np.flatnonzero(projected.visible).astype(np.int32)
+    args = (projected.mean2d, projected.conic, projected.qmax, projected.box, tile_size, tiles_x)
+    counts = _count_or_emit(*args, np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32))
+    offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    emit_tile = np.empty(int(offsets[-1]), dtype=np.int32)
+    if emit_tile.shape[0] > 0:
+        _count_or_emit(*args, offsets, emit_tile)
+    visible = np.flatnonzero(counts).astype(np.int32)
     # Depths of visible Gaussians are > near_plane > 0, and positive float64 values
     # order like their bit patterns: a stable integer sort (radix) is faster.
     keys = np.ascontiguousarray(projected.depth[visible]).view(np.uint64)
     order = visible[np.argsort(keys, kind="stable")]
-    no_emit = np.zeros(0, dtype=np.int32)
-    counts = _count_or_emit(
-        order, projected.mean2d, projected.conic, projected.qmax, projected.box,
-        tile_size, tiles_x, np.zeros(1, dtype=np.int64), no_emit,
-    )  # fmt: skip
-    offsets = np.zeros(order.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    total = int(offsets[-1])
-    emit_tile = np.empty(total, dtype=np.int32)
-    _count_or_emit(
-        order, projected.mean2d, projected.conic, projected.qmax, projected.box,
-        tile_size, tiles_x, offsets, emit_tile,
-    )  # fmt: skip
-    emit_gaussian = _emitted_gaussians(order, offsets, total)
-    tile_start, entry_gaussian = _stable_scatter(emit_tile, emit_gaussian, tiles_x * tiles_y)
+    tile_start, entry_gaussian = _scatter_in_depth_order(
+        order, offsets, emit_tile, tiles_x * tiles_y
+    )
     return TileBins(tile_start, entry_gaussian, tiles_x, tiles_y)
