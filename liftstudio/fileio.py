@@ -60,3 +60,19 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and its parents) if missing.
+
+    Raises
+    ------
+    OutputFileError
+        Naming the folder when it cannot be created (a file in the way, no permission).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFileError(folder, f"cannot create the folder ({exc.strerror or exc})") from None
+    return folder

@@ -55,7 +55,7 @@ from liftstudio.evaluate.render_cases import (
     golden_maps,
     real_render_case,
 )
-from liftstudio.fileio import atomic_output
+from liftstudio.fileio import atomic_output, make_folder
 from liftstudio.render.backend import RenderBackend
 from liftstudio.render.rules import GSPLAT_RULES
 from liftstudio.scene.camera import Camera
@@ -255,12 +255,7 @@ def make_goldens(
                 )
     if isinstance(backend, str):
         backend = golden_backend(backend)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFileError(
-            out_dir, f"cannot create the folder ({exc.strerror or exc})"
-        ) from None
+    make_folder(out_dir)
 
     manifest: dict[str, Any] = {
         "format": 1,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from liftstudio.errors import OutputFileError
-from liftstudio.fileio import atomic_output
+from liftstudio.fileio import atomic_output, make_folder
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.camera_formats.gs_json import write_3dgs_cameras
 from liftstudio.scene.formats.ply import write_ply
@@ -48,12 +48,7 @@ def write_3dgs_output(
     if folder.exists() and not folder.is_dir():
         raise OutputFileError(folder, "exists and is not a folder")
     ply_dir = folder / "point_cloud" / f"iteration_{iteration}"
-    try:
-        ply_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFileError(
-            folder, f"cannot create folders here ({exc.strerror or exc})"
-        ) from None
+    make_folder(ply_dir)
     write_ply(gaussians, ply_dir / "point_cloud.ply", overwrite=overwrite)
     write_3dgs_cameras(cameras, folder / "cameras.json", overwrite=overwrite)
     with atomic_output(folder / "cfg_args", overwrite=overwrite) as tmp:
