@@ -88,10 +88,10 @@ def real_render_case(real_data_dir: Path, name: str) -> tuple[GaussianScene, lis
     real_data_dir = Path(real_data_dir)
     if name == "donut":
         scene = read_gaussians(real_data_dir / "donut.ply")
-        cameras = ring_around(scene.means, 2, up=(0, 0, 1), width=80, height=60)
+        cameras = ring_around(scene.means, 2, up=(0, 0, 1), width=80, height=60, fill=1.6)
     elif name == "guitar":
         scene = read_gaussians(real_data_dir / "guitar.compressed.ply")
-        cameras = ring_around(scene.means, 2, up=(0, -1, 0), width=64, height=80)
+        cameras = ring_around(scene.means, 2, up=(0, -1, 0), width=64, height=80, fill=1.4)
     elif name == "garden":
         data = np.load(real_data_dir / "garden_points_cameras.npz")
         scene = garden_gaussians(data["means3d"], data["colors"])

@@ -141,7 +141,7 @@ def bin_tiles(
         _count_or_emit(*args, offsets, emit_tile)
     visible = np.flatnonzero(counts).astype(np.int32)
     # Depths of visible Gaussians are > near_plane > 0, and positive float64 values
-    # order like their bit patterns: a stable integer sort (radix) is faster.
+    # order like their bit patterns: a stable uint64 sort is faster than a float one.
     keys = np.ascontiguousarray(projected.depth[visible]).view(np.uint64)
     order = visible[np.argsort(keys, kind="stable")]
     tile_start, entry_gaussian = _scatter_in_depth_order(
