@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -20,6 +21,7 @@ def ring_cameras(
     height: int = 480,
     fov_x_degrees: float = 60.0,
     prefix: str = "ring",
+    azimuth_offset: float = 0.0,
 ) -> list[Camera]:
     """Cameras evenly spaced on a circle around ``center``, all looking at it.
 
@@ -39,6 +41,8 @@ def ring_cameras(
         Image size in pixels and horizontal field of view.
     prefix
         Camera names are ``f"{prefix}_{i:03d}"``.
+    azimuth_offset
+        Azimuth of the first camera, in radians.
 
     Returns
     -------
@@ -61,7 +65,7 @@ def ring_cameras(
     elevation = np.radians(elevation_degrees)
     cameras = []
     for i in range(num_cameras):
-        azimuth = 2 * np.pi * i / num_cameras
+        azimuth = azimuth_offset + 2 * np.pi * i / num_cameras
         direction = (
             np.cos(elevation) * (np.cos(azimuth) * axis_a + np.sin(azimuth) * axis_b)
             + np.sin(elevation) * up
@@ -104,3 +108,97 @@ def ring_around(
     fov_x = np.radians(kwargs.get("fov_x_degrees", 60.0))
     radius = half_extent / (fill * np.tan(fov_x / 2)) + half_extent
     return ring_cameras(center, radius, num_cameras, up=up, **kwargs)
+
+
+def hemisphere_cameras(
+    center: Sequence[float],
+    radius: float,
+    num_cameras: int,
+    *,
+    up: Sequence[float] = (0.0, 0.0, 1.0),
+    min_elevation_degrees: float = 15.0,
+    max_elevation_degrees: float = 65.0,
+    width: int = 640,
+    height: int = 480,
+    fov_x_degrees: float = 60.0,
+    prefix: str = "dome",
+) -> list[Camera]:
+    """Cameras spread over a band of the upper hemisphere (a Fibonacci spiral), looking in.
+
+    Parameters
+    ----------
+    center, radius, num_cameras, up
+        As :func:`ring_cameras`.
+    min_elevation_degrees, max_elevation_degrees
+        Elevation band the cameras spread over, evenly in height.
+    width, height, fov_x_degrees, prefix
+        As :func:`ring_cameras`.
+    """
+    if num_cameras < 1:
+        raise ValueError(f"num_cameras must be >= 1, got {num_cameras}")
+    golden = np.pi * (3.0 - np.sqrt(5.0))
+    low, high = np.sin(np.radians([min_elevation_degrees, max_elevation_degrees]))
+    cameras = []
+    for i in range(num_cameras):
+        height_fraction = (i + 0.5) / num_cameras
+        elevation = np.degrees(np.arcsin(low + (high - low) * height_fraction))
+        azimuth = i * golden
+        camera = ring_cameras(
+            center, radius, 1, up=up, elevation_degrees=elevation, width=width,
+            height=height, fov_x_degrees=fov_x_degrees, prefix=prefix,
+            azimuth_offset=azimuth,
+        )[0]  # fmt: skip
+        cameras.append(replace(camera, name=f"{prefix}_{i:03d}"))
+    return cameras
+
+
+def forward_cameras(
+    target: Sequence[float],
+    direction: Sequence[float],
+    distance: float,
+    num_cameras: int,
+    *,
+    spread: float = 0.25,
+    up: Sequence[float] = (0.0, 0.0, 1.0),
+    width: int = 640,
+    height: int = 480,
+    fov_x_degrees: float = 60.0,
+    prefix: str = "front",
+) -> list[Camera]:
+    """Forward-facing cameras (LLFF style): on a small disc, all looking at ``target``.
+
+    Parameters
+    ----------
+    target : (3,)
+        Point the cameras look at.
+    direction : (3,)
+        From the disc's centre towards ``target``.
+    distance
+        Distance from the disc's centre to ``target``.
+    num_cameras
+        How many cameras (a Fibonacci pattern on the disc).
+    spread
+        Disc radius as a fraction of ``distance``.
+    up, width, height, fov_x_degrees, prefix
+        As :func:`ring_cameras`.
+    """
+    if num_cameras < 1:
+        raise ValueError(f"num_cameras must be >= 1, got {num_cameras}")
+    target = np.asarray(target, dtype=np.float64)
+    forward = np.asarray(direction, dtype=np.float64)
+    forward /= np.linalg.norm(forward)
+    up = np.asarray(up, dtype=np.float64)
+    right = np.cross(forward, up)
+    right /= np.linalg.norm(right)
+    true_up = np.cross(right, forward)
+    focal = 0.5 * width / np.tan(np.radians(fov_x_degrees) / 2)
+    K = intrinsics(focal, focal, width / 2, height / 2)
+    golden = np.pi * (3.0 - np.sqrt(5.0))
+    centre = target - distance * forward
+    cameras = []
+    for i in range(num_cameras):
+        rho = spread * distance * np.sqrt((i + 0.5) / num_cameras)
+        angle = i * golden
+        eye = centre + rho * (np.cos(angle) * right + np.sin(angle) * true_up)
+        cameras.append(Camera(f"{prefix}_{i:03d}", look_at(eye, target, up), K, width, height))
+    return cameras
