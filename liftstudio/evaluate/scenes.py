@@ -409,7 +409,7 @@ def _cluttered(rng: np.random.Generator) -> _Layout:
             max_elevation_degrees=75.0,
             width=w,
             height=h,
-        ),  # fmt: skip
+        ),
     )
 
 
