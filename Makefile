@@ -6,7 +6,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_DIR ?= .demo/generated-scene
 # Debian packages the Qt/OpenGL tests need under Xvfb.
 SYSTEM_PACKAGES := xvfb xauth libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libfontconfig1 \
 	libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
@@ -16,8 +15,7 @@ SYSTEM_PACKAGES := xvfb xauth libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libfon
 .PHONY: run test venv system-deps lint bench clean
 
 run: $(BIN)/.installed
-	$(BIN)/liftstudio generate $(DEMO_DIR) --overwrite
-	$(BIN)/liftstudio info $(DEMO_DIR)
+	$(BIN)/liftstudio demo
 
 test: system-deps $(BIN)/.installed
 	$(BIN)/ruff check liftstudio tests
@@ -53,4 +51,4 @@ bench: $(BIN)/.installed
 	$(BIN)/liftstudio bench render
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache
