@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liftstudio.evaluate.real_data import default_real_data_dir
 from liftstudio.evaluate.synthetic import random_gaussians
 from liftstudio.render.registry import resolve_backend
 from liftstudio.scene.camera import Camera
@@ -49,15 +50,6 @@ backend.uplift(scene, [camera], [np.ones((24, 32, 2), np.float32)])
 backend.operator_rows(scene, camera, top_k=4)
 backend.pick(scene, camera, 16.0, 12.0)
 """
-
-
-def default_real_data_dir() -> Path | None:
-    """``$LIFTSTUDIO_REAL_DATA`` or ``../shared/data/real`` beside the source checkout."""
-    override = os.environ.get("LIFTSTUDIO_REAL_DATA")
-    candidate = (
-        Path(override) if override else Path(__file__).resolve().parents[3] / "shared/data/real"
-    )
-    return candidate if candidate.is_dir() else None
 
 
 def benchmark_scene(scene_path: Path | None = None) -> tuple[GaussianScene, str, tuple]:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from liftstudio.errors import InputFileError, LiftStudioError, OutputFileError
-from liftstudio.evaluate.bench_render import default_real_data_dir
+from liftstudio.evaluate.real_data import default_real_data_dir
 from liftstudio.evaluate.render_cases import (
     REAL_CASE_NAMES,
     golden_features,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from liftstudio.errors import LiftStudioError
+from liftstudio.evaluate.real_data import default_real_data_dir
 from liftstudio.evaluate.shapes import SHAPES, plane, surface_area
 from liftstudio.render.backend import RenderBackend
 from liftstudio.render.label_maps import render_label_maps
@@ -422,8 +423,6 @@ _REAL_OBJECTS = (
 
 
 def _composite(rng: np.random.Generator, real_data_dir: Path | None) -> _Layout:
-    from liftstudio.evaluate.bench_render import default_real_data_dir
-
     folder = real_data_dir or default_real_data_dir()
     missing = [
         name for name, *_ in _REAL_OBJECTS if folder is None or not (folder / name).is_file()

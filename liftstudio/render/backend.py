@@ -13,6 +13,7 @@ resolution: ``resolution=(width, height)`` scales the intrinsics. Four operation
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -221,6 +222,31 @@ def check_features(features: np.ndarray | None, num_gaussians: int) -> np.ndarra
     if not np.isfinite(features).all():
         raise ValueError("features contain NaN or inf")
     return features
+
+
+def check_operator_request(
+    top_k: int | None, weight_dtype: np.dtype | type
+) -> tuple[int | None, np.dtype]:
+    """Validate ``operator_rows`` arguments: a positive integer K (or None) and a float dtype.
+
+    Raises
+    ------
+    ValueError
+        For a K that is not a positive integer, or weights other than float16/float32.
+    """
+    if top_k is not None:
+        if isinstance(top_k, bool):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        try:
+            top_k = operator.index(top_k)
+        except TypeError:
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}") from None
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+    dtype = np.dtype(weight_dtype)
+    if dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
+        raise ValueError(f"weight_dtype must be float16 or float32, got {dtype}")
+    return top_k, dtype
 
 
 def check_map(values: np.ndarray, camera: Camera, index: int) -> np.ndarray:

@@ -51,6 +51,7 @@ from liftstudio.render.backend import (
     SplatArrays,
     camera_at,
     check_features,
+    check_operator_request,
     view_colors,
     zip_views,
 )
@@ -533,11 +534,7 @@ class GsplatBackend:
         residual is ``alpha - Σ kept weights`` (float32 weights, before the cast to
         ``weight_dtype``), at least 0.
         """
-        if top_k is not None and (int(top_k) != top_k or top_k < 1):
-            raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k}")
-        weight_dtype = np.dtype(weight_dtype)
-        if weight_dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
-            raise ValueError(f"weight_dtype must be float16 or float32, got {weight_dtype}")
+        top_k, weight_dtype = check_operator_request(top_k, weight_dtype)
         torch = _torch()
         camera = camera_at(camera, resolution)
         height, width = camera.height, camera.width

@@ -29,7 +29,6 @@ edge. The rule itself is then evaluated for every candidate.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from liftstudio.render.backend import (
     Resolution,
     camera_at,
     check_features,
+    check_operator_request,
     view_colors,
     zip_views,
 )
@@ -242,20 +242,7 @@ class ReferenceBackend:
             ``weights (H, W, K)`` of ``weight_dtype``, 0 pads; ``residual (H, W)``
             float32, ``Σ all weights - Σ kept weights`` computed in float64.
         """
-        if top_k is not None:
-            if isinstance(top_k, bool):
-                raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-            try:
-                top_k = operator.index(top_k)
-            except TypeError:
-                raise ValueError(
-                    f"top_k must be a positive integer or None, got {top_k!r}"
-                ) from None
-            if top_k < 1:
-                raise ValueError(f"top_k must be >= 1, got {top_k}")
-        dtype = np.dtype(weight_dtype)
-        if dtype.kind != "f":
-            raise ValueError(f"weight_dtype must be a floating dtype, got {dtype}")
+        top_k, dtype = check_operator_request(top_k, weight_dtype)
         camera = camera_at(camera, resolution)
         height, width = camera.height, camera.width
 

@@ -23,6 +23,7 @@ from liftstudio.render.backend import (
     SplatArrays,
     camera_at,
     check_features,
+    check_operator_request,
     view_colors,
     zip_views,
 )
@@ -231,15 +232,13 @@ class CpuBackend:
                     view, MODE_TRANSPOSE, splats.opacities, chunk,
                     entry_values=entry_values, entry_weight=entry_weight,
                 )  # fmt: skip
-                partial_beta = np.zeros(n, dtype=np.float64) if start == 0 else np.zeros(0)
                 sums = np.zeros((n, chunk.shape[1]), dtype=np.float64)
+                # β is the same for every channel chunk: accumulate it once.
+                beta_sink = beta if start == 0 else np.zeros(n, dtype=np.float64)
                 sum_entries_per_gaussian(
-                    view.bins.entry_gaussian, entry_values, entry_weight, sums,
-                    partial_beta if start == 0 else np.zeros(n, dtype=np.float64),
-                )  # fmt: skip
+                    view.bins.entry_gaussian, entry_values, entry_weight, sums, beta_sink
+                )
                 weighted_sum[:, start : start + step] += sums
-                if start == 0:
-                    beta += partial_beta
             report(progress, index + 1, len(cameras), f"uplifted view {camera.name}")
         if weighted_sum is None:
             raise ValueError("uplift needs at least one view")
@@ -258,8 +257,7 @@ class CpuBackend:
 
         ``top_k=None`` keeps every contribution (K = the most any pixel has).
         """
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        top_k, weight_dtype = check_operator_request(top_k, weight_dtype)
         camera = camera_at(camera, resolution)
         splats = SplatArrays.from_scene(scene)
         view = self._prepare(splats, camera)
