@@ -84,7 +84,7 @@ class LiftMethod(Protocol):
 
 
 # Modules that define one lifting method each, as ``METHOD`` (added by the lifting issues).
-_METHOD_MODULES: tuple[str, ...] = ()
+_METHOD_MODULES: tuple[str, ...] = ("liftstudio.lift.vote_method",)
 
 
 def lift_methods() -> dict[str, LiftMethod]:
