@@ -12,7 +12,10 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
 
 from liftstudio import __version__
 from liftstudio.errors import InputFileError, LiftStudioError
@@ -134,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of text")
     evaluate.set_defaults(handler=_cmd_eval)
+
+    lift = commands.add_parser(
+        "lift",
+        help="lift per-view 2D label maps onto the Gaussians; write a labeled PLY",
+        description=_cmd_lift.__doc__,
+        epilog=_LIFT_FORMATS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lift.add_argument("scene", help="scene folder with training cameras (3DGS output, COLMAP...)")
+    lift.add_argument(
+        "--masks", required=True, metavar="DIR", help="folder of per-view label maps (see below)"
+    )
+    lift.add_argument(
+        "--method", default="vote", choices=_MethodNames(), metavar="METHOD",
+        help="lifting method: %(choices)s (default: %(default)s)",
+    )  # fmt: skip
+    lift.add_argument("--out", required=True, help="labeled PLY to write (.ply)")
+    lift.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    lift.add_argument("--seed", type=int, default=0, help="seed for methods that use randomness")
+    lift.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output and its sidecar"
+    )
+    lift.set_defaults(handler=_cmd_lift)
 
     bench = commands.add_parser("bench", help="run a benchmark and print its figures")
     benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
@@ -333,6 +359,199 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     print(json.dumps(scores, indent=2) if args.json else format_scores(scores))
     return 0
+
+
+_LIFT_FORMATS = """\
+label maps (--masks DIR): one file per training view, matched to the cameras by the
+view's image name, never by order (DSC0001.JPG -> DSC0001.png or DSC0001.npy):
+  .png   8- or 16-bit single-channel greyscale, or an indexed-palette PNG (the
+         palette indices are the ids); RGB/RGBA colour masks are refused
+  .npy   2D integer array (uint8, uint16, int32, int64)
+  id 0 = in no mask; ids must be >= 0. A DIR that holds object_mask/ (Gaussian
+  Grouping's layout) is read from there. A map may be smaller or larger than its
+  image if the aspect ratio is the same (the view is lifted at the map's size).
+  'vote' needs ids that agree across views (object_mask, a video tracker, hand labels).
+
+output: OUT (.ply) = every column of the input PLY + 'instance' (int32, 0 = unlabeled)
+  [+ 'confidence' (float32)], and beside it OUT-stem.instances.json: instance names,
+  colours, Gaussian counts, bounding boxes, and how the labels were made.
+"""
+
+
+class _MethodNames:
+    """The registered lifting methods' names, looked up only when argparse needs them."""
+
+    def _names(self) -> list[str]:
+        from liftstudio.lift.registry import lift_methods
+
+        return sorted(lift_methods())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
+def _cmd_lift(args: argparse.Namespace) -> int:
+    """Lift per-view 2D label maps onto the Gaussians; write a labeled PLY and its sidecar."""
+    from liftstudio.export.labeled_ply import check_output_path, sidecar_path, write_labeled_ply
+    from liftstudio.lift.registry import LiftInputs, lift_methods
+    from liftstudio.render.registry import resolve_backend
+    from liftstudio.scene.discovery import open_scene
+    from liftstudio.sources.label_files import read_label_maps
+
+    methods = lift_methods()
+    if args.method not in methods:
+        available = ", ".join(sorted(methods)) or "none"
+        raise UsageError(f"no lifting method named {args.method!r} (available: {available})")
+    method = methods[args.method]
+    out = Path(args.out)
+    check_output_path(out, overwrite=args.overwrite)
+    opened = open_scene(args.scene)
+    if opened.gaussians is None:
+        raise InputFileError(opened.path, "holds no trained Gaussians to label")
+    if opened.cameras is None or not opened.cameras.train:
+        raise InputFileError(
+            opened.path,
+            "has no training cameras: lifting needs them; open the scene folder "
+            "(3DGS output with cameras.json, COLMAP or nerfstudio), not a bare splat file",
+        )
+    check_output_path(out, overwrite=args.overwrite, input_path=opened.gaussians_path)
+    with _ProgressLine("reading label maps") as progress:
+        label_set = read_label_maps(args.masks, opened.cameras.train, progress=progress)
+    for line in label_set.report.lines():
+        print(line)
+    test_names = {c.name for c in opened.cameras.test} | {
+        Path(c.name).stem for c in opened.cameras.test
+    }
+    held_out = [f for f in label_set.report.unmatched_files if f.stem in test_names]
+    if held_out:
+        print(f"  ({len(held_out)} of the unmatched files are for held-out test views)")
+    cameras, maps = label_set.matched_cameras, label_set.matched_maps
+    image_paths = [opened.images.get(label_set.cameras[i].name) for i in label_set.matched_indices]
+    images = None
+    if all(p is not None for p in image_paths):
+        images = _ViewImages(image_paths, [(c.width, c.height) for c in cameras])
+    else:
+        found = sum(p is not None for p in image_paths)
+        print(f"training images: {found} of {len(cameras)} found; lifting without images")
+    backend = resolve_backend(args.backend)
+    inputs = LiftInputs(opened.gaussians, cameras, maps, images, backend, seed=args.seed)
+    start = time.perf_counter()
+    with _ProgressLine(f"lifting ({args.method}, {backend.name} backend)") as progress:
+        output = method(inputs, progress=progress)
+    seconds = time.perf_counter() - start
+    write_labeled_ply(
+        opened.gaussians,
+        output.labels,
+        out,
+        overwrite=args.overwrite,
+        confidence=output.confidence,
+        input_path=opened.gaussians_path,
+        provenance={
+            "command": "liftstudio lift",
+            "method": args.method,
+            "scene": str(opened.path.resolve()),
+            "gaussians_file": str(opened.gaussians_path.resolve()),
+            "masks": str(label_set.report.folder.resolve()),
+            "views": len(cameras),
+            "images": images is not None,
+            "backend": backend.name,
+            "seed": args.seed,
+            "seconds": round(seconds, 3),
+        },
+    )
+    labels = np.asarray(output.labels)
+    labeled = int(np.count_nonzero(labels))
+    instances = len(np.unique(labels[labels > 0]))
+    print(
+        f"lifted {len(cameras)} views with {args.method!r} in {seconds:.2f} s: {instances} "
+        f"instances, {labeled:,} of {len(labels):,} Gaussians labeled "
+        f"({100 * labeled / max(len(labels), 1):.1f}%)"
+    )
+    print(f"wrote {out} and {sidecar_path(out).name}")
+    return 0
+
+
+class _ProgressLine:
+    """A :data:`~liftstudio.jobs.ProgressCallback` drawing one progress line on stderr.
+
+    On a terminal the line is redrawn in place; otherwise a line is printed at every
+    quarter of the job. Use as a context manager so the line is ended on exit or error.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.stream = sys.stderr
+        self.tty = self.stream.isatty()
+        self._open = False
+        self._quarter = -1
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        text = f"... {self.label}: {done}/{total}" + (f" {message}" if message else "")
+        if self.tty:
+            self.stream.write("\r" + text[:119].ljust(119))
+            self.stream.flush()
+            self._open = True
+            return
+        quarter = 4 * done // total if total else 4
+        if quarter != self._quarter:
+            self._quarter = quarter
+            print(text, file=self.stream, flush=True)
+
+    def __enter__(self) -> _ProgressLine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+_IMAGE_CACHE_BYTES = 1 << 30
+
+
+class _ViewImages(Sequence):
+    """Training images loaded on access as (H, W, 3) float32 in [0, 1], at the map sizes.
+
+    Decoded images are kept while they fit in :data:`_IMAGE_CACHE_BYTES`, so a method
+    that reads them once costs one image of memory at a time on large scenes.
+    """
+
+    def __init__(self, paths: list[Path], sizes: list[tuple[int, int]]) -> None:
+        self._paths, self._sizes = paths, sizes
+        self._cache: dict[int, np.ndarray] = {}
+        self._cached_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]
+        if index in self._cache:
+            return self._cache[index]
+        image = _load_rgb(self._paths[index], self._sizes[index])
+        if self._cached_bytes + image.nbytes <= _IMAGE_CACHE_BYTES:
+            self._cache[index] = image
+            self._cached_bytes += image.nbytes
+        return image
+
+
+def _load_rgb(path: Path, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+            if rgb.size != size:
+                rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(rgb, dtype=np.float32) / 255.0
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputFileError(path, f"cannot be read as an image ({exc})") from None
 
 
 def format_summary(summary: dict) -> str:
