@@ -9,51 +9,35 @@ and stored one uncompressed ``<key>.npz`` per view in :func:`default_cache_dir`.
 The folder is bounded: after each write the least recently used entries (by file
 modification time, which :meth:`OperatorCache.get` refreshes) are removed until the
 total size is at most ``max_bytes``. Only files named like cache entries are ever
-read or removed; anything else in the folder is left alone.
+read or removed; anything else in the folder is left alone. The folder logic is
+:class:`liftstudio.disk_cache.NpzCache`, shared with the other on-disk caches.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
-import re
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from liftstudio.errors import OutputFileError
-from liftstudio.fileio import atomic_output
+from liftstudio.disk_cache import NpzCache, cache_key, cache_root
 from liftstudio.render.backend import RenderBackend, Resolution
 from liftstudio.render.results import OperatorRows
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.gaussians import GaussianScene
 
-logger = logging.getLogger(__name__)
-
 FORMAT_VERSION = 1
 """Bumped whenever the file layout or the key recipe changes (old entries then miss)."""
-
-_ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.npz$")
-_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 def default_cache_dir() -> Path:
     """Where operator rows are cached unless told otherwise.
 
     ``$LIFTSTUDIO_CACHE_DIR/operators`` when that variable is set, else
-    ``$XDG_CACHE_HOME/liftstudio/operators``, else ``~/.cache/liftstudio/operators``.
+    ``$XDG_CACHE_HOME/liftstudio/operators``, else ``~/.cache/liftstudio/operators``
+    (:func:`liftstudio.disk_cache.cache_root`).
     """
-    override = os.environ.get("LIFTSTUDIO_CACHE_DIR")
-    if override:
-        return Path(override).expanduser() / "operators"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and Path(xdg).expanduser().is_absolute():  # the XDG spec ignores relative paths
-        return Path(xdg).expanduser() / "liftstudio" / "operators"
-    return Path.home() / ".cache" / "liftstudio" / "operators"
+    return cache_root() / "operators"
 
 
 def operator_cache_key(
@@ -92,26 +76,23 @@ def operator_cache_key(
         64 lowercase hex digits.
     """
     width, height = (camera.width, camera.height) if resolution is None else resolution
-    digest = hashlib.sha256()
-    fields = [
-        f"liftstudio-operator-rows-v{FORMAT_VERSION}".encode(),
-        str(scene_hash).encode(),
-        np.ascontiguousarray(camera.viewmat, dtype="<f8").tobytes(),
-        np.ascontiguousarray(camera.K, dtype="<f8").tobytes(),
-        f"{camera.width}x{camera.height}".encode(),
-        f"{int(width)}x{int(height)}".encode(),
-        ("all" if top_k is None else str(int(top_k))).encode(),
-        np.dtype(weight_dtype).str.encode(),
-        str(rules_key).encode(),
-        str(backend_name).encode(),
-    ]
-    for field in fields:  # length-prefixed: no two field lists share a byte stream
-        digest.update(len(field).to_bytes(8, "little"))
-        digest.update(field)
-    return digest.hexdigest()
+    return cache_key(
+        [
+            f"liftstudio-operator-rows-v{FORMAT_VERSION}",
+            str(scene_hash),
+            np.ascontiguousarray(camera.viewmat, dtype="<f8").tobytes(),
+            np.ascontiguousarray(camera.K, dtype="<f8").tobytes(),
+            f"{camera.width}x{camera.height}",
+            f"{int(width)}x{int(height)}",
+            "all" if top_k is None else str(int(top_k)),
+            np.dtype(weight_dtype).str,
+            str(rules_key),
+            str(backend_name),
+        ]
+    )
 
 
-class OperatorCache:
+class OperatorCache(NpzCache[OperatorRows]):
     """A folder of cached :class:`OperatorRows`, bounded by size (LRU eviction).
 
     Parameters
@@ -126,165 +107,33 @@ class OperatorCache:
     directory : Path
         The folder holding the ``<key>.npz`` files.
     max_bytes : int
+
+    Notes
+    -----
+    :meth:`get`, :meth:`put` (which raises ValueError for rows without the
+    :class:`OperatorRows` layout), :meth:`get_or_compute`, :meth:`invalidate_scene`,
+    :meth:`clear` and :meth:`size_bytes` are those of
+    :class:`~liftstudio.disk_cache.NpzCache`.
     """
 
+    format_version = FORMAT_VERSION
+    what = "operator rows"
+
     def __init__(self, directory: Path | str | None = None, max_bytes: int = 2 * 1024**3) -> None:
-        if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.max_bytes = int(max_bytes)
-        self._last_stamp = 0
+        super().__init__(
+            directory if directory is not None else default_cache_dir(), max_bytes=max_bytes
+        )
 
-    # ------------------------------------------------------------------ entries
-    def path_for(self, key: str) -> Path:
-        """The file an entry lives in: ``directory / f"{key}.npz"``."""
-        if not isinstance(key, str) or not _KEY.match(key):
-            raise ValueError(
-                f"cache keys are 64 lowercase hex digits (operator_cache_key), got {key!r}"
-            )
-        return self.directory / f"{key}.npz"
+    def _encode(self, value: OperatorRows) -> dict[str, np.ndarray]:
+        _check_rows(value)
+        return {"ids": value.ids, "weights": value.weights, "residual": value.residual}
 
-    def get(self, key: str) -> OperatorRows | None:
-        """The rows stored under ``key``, or None.
-
-        A hit marks the entry as recently used. A file that cannot be read as an
-        entry (truncated, corrupt, wrong layout) is deleted and counts as a miss.
-        """
-        path = self.path_for(key)
-        if not path.is_file():
-            return None
-        loaded = _read_entry(path)
-        if loaded is None:
-            logger.warning("removing unreadable operator cache entry %s", path)
-            _remove(path)
-            return None
-        self._touch(path)
-        return loaded[0]
-
-    def put(self, key: str, rows: OperatorRows, *, scene_hash: str = "") -> None:
-        """Store ``rows`` under ``key`` (atomically), then evict down to ``max_bytes``.
-
-        An entry larger than ``max_bytes`` on its own is evicted at once.
-
-        Parameters
-        ----------
-        key
-            From :func:`operator_cache_key`.
-        rows
-            What to store.
-        scene_hash
-            The scene's content hash, kept in the file for :meth:`invalidate_scene`.
-
-        Raises
-        ------
-        ValueError
-            If ``rows`` does not have the :class:`OperatorRows` layout.
-        OutputFileError
-            If the folder cannot be created or written.
-        """
-        path = self.path_for(key)
+    def _decode(self, arrays: Mapping[str, np.ndarray]) -> OperatorRows:
+        rows = OperatorRows(
+            ids=arrays["ids"], weights=arrays["weights"], residual=arrays["residual"]
+        )
         _check_rows(rows)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputFileError(
-                self.directory, f"cannot create the cache folder ({exc})"
-            ) from exc
-        with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                ids=rows.ids,
-                weights=rows.weights,
-                residual=rows.residual,
-                scene_hash=np.array(str(scene_hash)),
-                format_version=np.array(FORMAT_VERSION),
-            )
-        self._touch(path)
-        self._evict()
-
-    def get_or_compute(
-        self, key: str, compute: Callable[[], OperatorRows], *, scene_hash: str = ""
-    ) -> OperatorRows:
-        """The cached rows under ``key``; on a miss, ``compute()`` them and store them.
-
-        A failure to write the cache is logged, not raised: the computed rows are
-        returned either way.
-        """
-        rows = self.get(key)
-        if rows is not None:
-            return rows
-        rows = compute()
-        try:
-            self.put(key, rows, scene_hash=scene_hash)
-        except OutputFileError as exc:
-            logger.warning("operator rows not cached: %s", exc)
         return rows
-
-    def invalidate_scene(self, scene_hash: str) -> int:
-        """Remove every entry computed for the scene ``scene_hash``; return how many.
-
-        Unreadable entries met on the way are removed too (and not counted).
-        """
-        removed = 0
-        for path in self._entries():
-            loaded = _read_entry(path)
-            if loaded is None:
-                _remove(path)
-            elif loaded[1] == scene_hash:
-                _remove(path)
-                removed += 1
-        return removed
-
-    def clear(self) -> int:
-        """Remove every cache entry (other files stay); return how many were removed."""
-        entries = self._entries()
-        for path in entries:
-            _remove(path)
-        return len(entries)
-
-    def size_bytes(self) -> int:
-        """Total size of the cache entries on disk."""
-        return sum(size for _, size, _ in self._stats())
-
-    def __len__(self) -> int:
-        return len(self._entries())
-
-    # ------------------------------------------------------------------ helpers
-    def _entries(self) -> list[Path]:
-        if not self.directory.is_dir():
-            return []
-        return [
-            path
-            for path in self.directory.iterdir()
-            if _ENTRY_NAME.match(path.name) and path.is_file()
-        ]
-
-    def _stats(self) -> list[tuple[int, int, str]]:
-        """``(mtime_ns, size, name)`` of every entry."""
-        stats = []
-        for path in self._entries():
-            try:
-                info = path.stat()
-            except FileNotFoundError:  # removed by another process meanwhile
-                continue
-            stats.append((info.st_mtime_ns, info.st_size, path.name))
-        return stats
-
-    def _touch(self, path: Path) -> None:
-        """Mark ``path`` as the most recently used entry (strictly newer than the last)."""
-        stamp = max(time.time_ns(), self._last_stamp + 1)
-        self._last_stamp = stamp
-        with contextlib.suppress(OSError):  # removed meanwhile: nothing to mark
-            os.utime(path, ns=(stamp, stamp))
-
-    def _evict(self) -> None:
-        stats = sorted(self._stats())
-        total = sum(size for _, size, _ in stats)
-        for _, size, name in stats:
-            if total <= self.max_bytes:
-                break
-            _remove(self.directory / name)
-            total -= size
 
 
 def cached_operator_rows(
@@ -328,7 +177,7 @@ def cached_operator_rows(
     )
 
 
-# ---------------------------------------------------------------------------- file helpers
+# ---------------------------------------------------------------------------- layout check
 def _check_rows(rows: OperatorRows) -> None:
     ids, weights, residual = (np.asarray(a) for a in (rows.ids, rows.weights, rows.residual))
     if ids.ndim != 3 or ids.dtype != np.int32:
@@ -343,24 +192,3 @@ def _check_rows(rows: OperatorRows) -> None:
             f"residual must be (H, W) float32 with (H, W) = {ids.shape[:2]}, "
             f"got {residual.shape} {residual.dtype}"
         )
-
-
-def _read_entry(path: Path) -> tuple[OperatorRows, str] | None:
-    """The rows and scene hash stored in ``path``, or None if it is not a valid entry."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["format_version"]) != FORMAT_VERSION:
-                return None
-            rows = OperatorRows(ids=data["ids"], weights=data["weights"], residual=data["residual"])
-            scene_hash = str(data["scene_hash"])
-        _check_rows(rows)
-    except Exception:  # whatever is wrong with the file, it is a miss
-        return None
-    return rows, scene_hash
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        logger.warning("could not remove operator cache entry %s: %s", path, exc)
