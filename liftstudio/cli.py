@@ -161,6 +161,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lift.set_defaults(handler=_cmd_lift)
 
+    select = commands.add_parser(
+        "select",
+        help="select one object from a 2D scribble (graph diffusion); write a bool .npy",
+        description=_cmd_select.__doc__,
+        epilog=_SELECT_FORMATS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    select.add_argument(
+        "scene", metavar="SCENE", help="scene folder with cameras (3DGS output, COLMAP...)"
+    )
+    select.add_argument(
+        "--scribble", required=True, type=_view_file, metavar="CAMERA=FILE",
+        help="the stroke on the object, drawn on camera CAMERA (train or test split)",
+    )  # fmt: skip
+    select.add_argument(
+        "--negative", type=_view_file, metavar="CAMERA=FILE",
+        help="a stroke on what is not the object (same camera as --scribble)",
+    )  # fmt: skip
+    select.add_argument(
+        "--features", action="append", type=_feature_spec, metavar="SPEC",
+        help="masks:DIR, colour or FILE.npy; repeat to concatenate (default: see below)",
+    )  # fmt: skip
+    select.add_argument(
+        "--method", choices=("diffusion", "diffusion-lp"), default="diffusion",
+        help="graph diffusion (LUDVIG) or label propagation (default: %(default)s)",
+    )  # fmt: skip
+    select.add_argument(
+        "--reference", type=_view_file, metavar="CAMERA=FILE",
+        help="the object's full mask on one view: choose the bandwidths b_f, b_p by IoU "
+        "on it (default: b_f=3, b_p=30)",
+    )  # fmt: skip
+    select.add_argument(
+        "--threshold", type=_threshold, default=None, metavar="auto|VALUE",
+        help="score threshold in [0, 1] (default auto: Li's minimum cross-entropy)",
+    )  # fmt: skip
+    select.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    select.add_argument(
+        "--k", type=_positive_int, default=16,
+        help="neighbours per Gaussian in the kNN graph (default: %(default)s)",
+    )  # fmt: skip
+    select.add_argument(
+        "--out", required=True, metavar="FILE", help="selection to write (.npy, bool (N,))"
+    )
+    select.add_argument(
+        "--scores", metavar="FILE", help="also write the per-Gaussian scores (.npy, float32)"
+    )
+    select.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    select.set_defaults(handler=_cmd_select)
+
     bench = commands.add_parser("bench", help="run a benchmark and print its figures")
     benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     io = benches.add_parser("io", help="PLY load/save time and peak memory")
@@ -182,6 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_render.add_argument("--json", action="store_true", help="print one JSON object")
     bench_render.set_defaults(handler=_cmd_bench_render)
+    lift_speed = benches.add_parser(
+        "lift-speed",
+        help="uplift (biker, 60 views), vote memory, kNN graph and one selection at 1 M",
+    )
+    lift_speed.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="cpu")
+    lift_speed.add_argument("--scene", help="Gaussian file to use instead of biker")
+    lift_speed.add_argument("--views", type=_positive_int, default=60)
+    lift_speed.add_argument(
+        "--gaussians", type=_positive_int, default=1_000_000, help="size of the diffusion scene"
+    )
+    lift_speed.add_argument("--json", action="store_true", help="print one JSON object")
+    lift_speed.set_defaults(handler=_cmd_bench_lift_speed)
     bench_lift = benches.add_parser(
         "lift", help="lifting methods x benchmark scenes x mask noise, scored"
     )
@@ -294,6 +355,28 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
         progress=progress,
     )
     print(json.dumps(result, indent=2) if args.json else format_render_report(result))
+    return 0
+
+
+def _cmd_bench_lift_speed(args: argparse.Namespace) -> int:
+    """Time uplift, votes, the kNN graph and one selection against the lifting targets."""
+    from liftstudio.evaluate.bench_lift_speed import (
+        format_lift_speed_report,
+        run_lift_speed_benchmark,
+    )
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    result = run_lift_speed_benchmark(
+        backend=args.backend,
+        scene_path=args.scene,
+        num_views=args.views,
+        diffusion_gaussians=args.gaussians,
+        progress=progress,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_lift_speed_report(result))
     return 0
 
 
@@ -474,6 +557,117 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+_SELECT_FORMATS = """\
+scribble, negative, reference (CAMERA=FILE): CAMERA is a camera of the scene, training
+or test split: its image name (DSC0001.JPG or DSC0001) or an index (train, then test).
+  .png   non-zero pixels are the stroke (any channel); a PNG with transparency: the
+         pixels with non-zero alpha. Draw white (or any colour) on black/transparent.
+  .npy   2D bool or numeric array, non-zero = stroke
+  Any size with the camera's aspect ratio (the view is rendered at that size); an
+  empty image, or one with every pixel set, is refused.
+
+features (--features, repeatable; blocks are concatenated):
+  masks:DIR  mask-membership features of a folder of per-view label maps, matched to
+             the training cameras by image name as in 'liftstudio lift' (8/16-bit
+             greyscale or indexed PNG, or 2D integer .npy; 0 = no mask; ids need not
+             agree across views)
+  colour     the Gaussians' DC colour and normalised position
+  FILE.npy   your own (N, D) per-Gaussian features, rows in the scene's order
+  default    the first folder of label maps that matches a training camera among
+             SCENE/masks, SCENE/masks/* (in name order) and SCENE/object_mask (then
+             the same under the folder that holds the training images' folder);
+             when none is found: colour (said on stderr)
+
+output: OUT (.npy) = bool (N,) array, True for the selected Gaussians, in the scene's
+  Gaussian order; --scores FILE (.npy) = float32 (N,) scores in [0, 1] (selected means
+  score > threshold). The kNN graph is cached in $LIFTSTUDIO_CACHE_DIR/graphs
+  (default ~/.cache/liftstudio/graphs).
+"""
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    """Select one object of a scene from a 2D scribble by graph diffusion over its Gaussians."""
+    from liftstudio.lift import select_command as sc
+    from liftstudio.lift.knn_graph import cached_knn_graph
+    from liftstudio.render.registry import resolve_backend
+    from liftstudio.scene.discovery import open_scene
+    from liftstudio.sources.label_files import LabelMapSet
+
+    sc.check_selection_outputs(args.out, args.scores, overwrite=args.overwrite)
+    opened = open_scene(args.scene)
+    if opened.gaussians is None:
+        raise InputFileError(opened.path, "holds no trained Gaussians to select from")
+    if opened.cameras is None or not opened.cameras.all:
+        raise InputFileError(
+            opened.path,
+            "has no cameras to draw a scribble on; open the scene folder (3DGS output with "
+            "cameras.json, COLMAP or nerfstudio), not a bare splat file",
+        )
+    scene = opened.gaussians
+    if not 1 <= args.k < len(scene):
+        raise UsageError(f"--k must be below the scene's {len(scene)} Gaussians, got {args.k}")
+
+    def view(given: sc.ViewFile, what: str) -> sc.ViewMask:
+        camera = sc.find_view_camera(opened.cameras, given.camera)
+        return sc.read_view_mask(given.path, camera, what=what)
+
+    scribble = view(args.scribble, "scribble")
+    negative = view(args.negative, "negative scribble") if args.negative else None
+    drawn = sc.scribble_input(scribble, negative)
+    reference = view(args.reference, "reference mask") if args.reference else None
+    backend = resolve_backend(args.backend)
+    start = time.perf_counter()
+    seeds = sc.scribble_seeds(backend, scene, drawn)
+    specs = args.features
+    if not specs:
+        with _ProgressLine("looking for label maps") as progress:
+            found = sc.find_default_masks(opened, progress=progress)
+        for note in found.notes:
+            print(f"... {note}", file=sys.stderr, flush=True)
+        if found.spec is None:
+            print("... no label maps found beside the scene: using --features colour "
+                  "(pass --features masks:DIR for better selections)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            specs = [sc.FeatureSpec("colour")]
+        else:
+            print(f"... features: {found.spec} (found beside the scene)", file=sys.stderr)
+            specs = [found.spec]
+
+    def show_report(label_set: LabelMapSet) -> None:
+        for line in label_set.report.lines():
+            print(line)
+
+    with _ProgressLine(f"features ({backend.name} backend)") as progress:
+        features = sc.build_features(
+            backend, scene, opened.cameras.train, specs,
+            on_label_maps=show_report, progress=progress,
+        )  # fmt: skip
+    print(f"features: {features.name}, {features.dims} dims"
+          + "".join(f"; {note}" for note in features.notes))  # fmt: skip
+    with _ProgressLine(f"kNN graph (k={args.k})") as progress:
+        graph = cached_knn_graph(scene, args.k, progress=progress)
+    with _ProgressLine(f"selecting ({args.method})") as progress:
+        result = sc.select_from_scribble(
+            backend, scene, graph, features.values, seeds,
+            method=args.method, reference=reference, threshold=args.threshold,
+            progress=progress,
+        )  # fmt: skip
+    if result.bandwidths is not None:
+        print(f"bandwidths chosen on {reference.camera.name!r}: "
+              f"b_f={result.config.feature_bandwidth:g}, b_p={result.config.gate_bandwidth:g} "
+              f"(reference IoU {result.bandwidths.iou:.3f})")  # fmt: skip
+    sc.write_selection(args.out, result.selection, scores=args.scores, overwrite=args.overwrite)
+    seconds = time.perf_counter() - start
+    selection = result.selection
+    n = len(selection.mask)
+    how = "auto" if args.threshold is None else "given"
+    print(f"selected {selection.count:,} of {n:,} Gaussians ({100 * selection.count / n:.1f}%) "
+          f"from a scribble seeding {result.seeded:,} on {drawn.camera.name!r}; threshold "
+          f"{selection.threshold:.4g} ({how}); {seconds:.2f} s")  # fmt: skip
+    print(f"wrote {args.out}" + (f" and {args.scores}" if args.scores else ""))
+    return 0
+
+
 class _ProgressLine:
     """A :data:`~liftstudio.jobs.ProgressCallback` drawing one progress line on stderr.
 
@@ -614,6 +808,36 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _view_file(text: str):
+    from liftstudio.lift.select_command import parse_view_file
+
+    try:
+        return parse_view_file(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _feature_spec(text: str):
+    from liftstudio.lift.select_command import parse_feature_spec
+
+    try:
+        return parse_feature_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _threshold(text: str) -> float | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected auto or a number in [0, 1], got {text!r}")
     return value
 
 

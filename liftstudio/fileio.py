@@ -8,7 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from liftstudio.errors import OutputFileError
+import numpy as np
+
+from liftstudio.errors import InputFileError, OutputFileError
 
 
 @contextlib.contextmanager
@@ -76,3 +78,35 @@ def make_folder(folder: str | Path) -> Path:
     except OSError as exc:
         raise OutputFileError(folder, f"cannot create the folder ({exc.strerror or exc})") from None
     return folder
+
+
+def read_npy(path: Path | str, hint: str) -> np.ndarray:
+    """One array from a ``.npy`` file, refusing pickles and ``.npz`` archives.
+
+    Parameters
+    ----------
+    path
+        The file.
+    hint
+        What the user should do instead, appended to every error (e.g. "save one
+        (N, D) array with numpy.save").
+
+    Raises
+    ------
+    InputFileError
+        Naming the file when it is missing, truncated, corrupt, pickled or an archive.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, f"no such file; {hint}")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputFileError(
+            path, f"cannot be read as a .npy array ({exc}); it may be truncated or corrupt; {hint}"
+        ) from None
+    if not isinstance(array, np.ndarray):
+        count = len(array.files)
+        array.close()
+        raise InputFileError(path, f"is an .npz archive of {count} arrays, not one .npy; {hint}")
+    return array

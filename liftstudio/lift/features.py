@@ -33,6 +33,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from liftstudio.errors import InputFileError
+from liftstudio.fileio import read_npy
 from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
 from liftstudio.lift.registry import LiftInputs
 from liftstudio.lift.uplift import uplift_maps
@@ -512,18 +513,7 @@ def load_feature_file(path: str | Path, num_gaussians: int) -> GaussianFeatures:
     """
     path = Path(path)
     save_hint = "save one (N, D) array with numpy.save"
-    if not path.is_file():
-        raise InputFileError(path, f"no such file; {save_hint}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputFileError(
-            path, f"cannot be read as a NumPy .npy file ({exc}); {save_hint}"
-        ) from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        names = list(data.files)
-        data.close()
-        raise InputFileError(path, f"is an .npz archive of {len(names)} arrays; {save_hint}")
+    data = read_npy(path, save_hint)
     if data.dtype.kind not in "biuf":
         raise InputFileError(path, f"holds a {data.dtype} array, not numbers; {save_hint}")
     if data.ndim == 1:

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from liftstudio.errors import InputFileError
+from liftstudio.fileio import read_npy
 from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import IMAGE_SUFFIXES
@@ -393,16 +394,7 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputFileError(
-            path, f"cannot be read as a .npy array ({exc}); the file may be truncated or corrupt"
-        ) from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise InputFileError(path, "is an .npz archive, not a single .npy array")
-    return array
+    return read_npy(path, "save one (H, W) integer label map per view with numpy.save")
 
 
 def _as_ids(path: Path, array: np.ndarray) -> np.ndarray:
