@@ -482,6 +482,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     from liftstudio.lift.registry import LiftInputs, lift_methods
     from liftstudio.render.registry import resolve_backend
     from liftstudio.scene.discovery import open_scene
+    from liftstudio.sources.images import ViewImages
     from liftstudio.sources.label_files import read_label_maps
 
     methods = lift_methods()
@@ -515,7 +516,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     image_paths = [opened.images.get(label_set.cameras[i].name) for i in label_set.matched_indices]
     images = None
     if all(p is not None for p in image_paths):
-        images = _ViewImages(image_paths, [(c.width, c.height) for c in cameras])
+        images = ViewImages(image_paths, [(c.width, c.height) for c in cameras])
     else:
         found = sum(p is not None for p in image_paths)
         print(f"training images: {found} of {len(cameras)} found; lifting without images")
@@ -702,50 +703,6 @@ class _ProgressLine:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
-
-
-_IMAGE_CACHE_BYTES = 1 << 30
-
-
-class _ViewImages(Sequence):
-    """Training images loaded on access as (H, W, 3) float32 in [0, 1], at the map sizes.
-
-    Decoded images are kept while they fit in :data:`_IMAGE_CACHE_BYTES`, so a method
-    that reads them once costs one image of memory at a time on large scenes.
-    """
-
-    def __init__(self, paths: list[Path], sizes: list[tuple[int, int]]) -> None:
-        self._paths, self._sizes = paths, sizes
-        self._cache: dict[int, np.ndarray] = {}
-        self._cached_bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]
-        if index in self._cache:
-            return self._cache[index]
-        image = _load_rgb(self._paths[index], self._sizes[index])
-        if self._cached_bytes + image.nbytes <= _IMAGE_CACHE_BYTES:
-            self._cache[index] = image
-            self._cached_bytes += image.nbytes
-        return image
-
-
-def _load_rgb(path: Path, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-            if rgb.size != size:
-                rgb = rgb.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.float32) / 255.0
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputFileError(path, f"cannot be read as an image ({exc})") from None
 
 
 def format_summary(summary: dict) -> str:

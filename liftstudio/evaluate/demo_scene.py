@@ -36,6 +36,7 @@ from liftstudio.render.registry import resolve_backend
 from liftstudio.scene.camera_formats.gs_json import write_3dgs_cameras
 from liftstudio.scene.discovery import open_scene
 from liftstudio.scene.output_folder import write_3dgs_output
+from liftstudio.sources.images import load_rgb
 
 DEMO_NOISE = "sam-like"
 DEMO_GAUSSIANS = 50_000
@@ -118,7 +119,7 @@ def load_demo_scene(folder: str | Path | None = None) -> tuple[BenchmarkScene, l
     for camera in cameras:
         if camera.image_path is None:
             raise InputFileError(folder / "images", f"has no image for camera {camera.name!r}")
-        images.append(np.asarray(Image.open(camera.image_path), dtype=np.float32) / 255.0)
+        images.append(load_rgb(camera.image_path))
         mask_file = folder / "masks" / DEMO_NOISE / f"{camera.name}.png"
         if not mask_file.is_file():
             raise InputFileError(mask_file, "is missing")

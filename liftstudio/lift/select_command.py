@@ -54,7 +54,7 @@ from liftstudio.lift.selection import (
 )
 from liftstudio.render.backend import RenderBackend
 from liftstudio.scene.camera import Camera, CameraSet
-from liftstudio.scene.discovery import IMAGE_SUFFIXES, OpenedScene
+from liftstudio.scene.discovery import OpenedScene, camera_name_keys
 from liftstudio.scene.gaussians import GaussianScene
 from liftstudio.sources.label_files import (
     MAP_SUFFIXES,
@@ -123,7 +123,7 @@ def find_view_camera(cameras: CameraSet, key: str) -> Camera:
     """
     every = cameras.all
     for level in range(3):
-        found = [c for c in every if key in _camera_keys(c.name, level)]
+        found = [c for c in every if key in camera_name_keys(c.name)[level]]
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -691,21 +691,6 @@ def _holds_map_files(folder: Path) -> bool:
             ):
                 return True
     return False
-
-
-def _camera_keys(name: str, level: int) -> set[str]:
-    """Names a camera answers to: 0 its name, 1 without the image suffix, 2 base names."""
-    if level == 0:
-        return {name}
-    if level == 1:
-        return {_strip_image_suffix(name)}
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return {base, _strip_image_suffix(base)}
-
-
-def _strip_image_suffix(name: str) -> str:
-    suffix = Path(name).suffix
-    return name[: -len(suffix)] if suffix and suffix.lower() in IMAGE_SUFFIXES else name
 
 
 def _read_stroke(path: Path, what: str) -> np.ndarray:

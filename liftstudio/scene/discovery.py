@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from liftstudio.errors import InputFileError
 from liftstudio.scene.camera import Camera, CameraSet
@@ -22,6 +22,22 @@ from liftstudio.scene.gaussians import GaussianScene, OnInvalid
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 _ITERATION = re.compile(r"iteration_(\d+)$")
+
+
+def strip_image_suffix(name: str) -> str:
+    """``name`` without an image suffix (``DSC0001.JPG`` → ``DSC0001``); other names as is."""
+    suffix = PurePosixPath(name).suffix
+    return name[: -len(suffix)] if suffix and suffix.lower() in IMAGE_SUFFIXES else name
+
+
+def camera_name_keys(name: str) -> tuple[set[str], set[str], set[str]]:
+    """The names a camera called ``name`` answers to, most specific first.
+
+    Its full name; the name without its image suffix; and the last path component
+    with and without the suffix.
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return {name}, {strip_image_suffix(name)}, {base, strip_image_suffix(base)}
 
 
 @dataclass

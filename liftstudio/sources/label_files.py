@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -33,7 +33,7 @@ from liftstudio.errors import InputFileError
 from liftstudio.fileio import read_npy
 from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
 from liftstudio.scene.camera import Camera
-from liftstudio.scene.discovery import IMAGE_SUFFIXES
+from liftstudio.scene.discovery import camera_name_keys, strip_image_suffix
 
 #: File suffixes read as label maps.
 MAP_SUFFIXES = (".png", ".npy")
@@ -316,15 +316,8 @@ def _list_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return files, ignored
 
 
-def _strip_image_suffix(name: str) -> str:
-    suffix = PurePosixPath(name).suffix
-    return name[: -len(suffix)] if suffix and suffix.lower() in IMAGE_SUFFIXES else name
-
-
 def _camera_keys(camera: Camera) -> set[str]:
-    name = camera.name.replace("\\", "/")
-    base = name.rsplit("/", 1)[-1]
-    keys = {name, _strip_image_suffix(name), base, _strip_image_suffix(base)}
+    keys = set().union(*camera_name_keys(camera.name.replace("\\", "/")))
     if camera.image_path is not None:
         keys |= {camera.image_path.name, camera.image_path.stem}
     return keys
@@ -345,7 +338,7 @@ def _match(files: list[Path], cameras: Sequence[Camera]) -> tuple[dict[int, Path
     assignment: dict[int, Path] = {}
     unmatched = []
     for file in files:
-        keys = (file.stem, _strip_image_suffix(file.stem))
+        keys = (file.stem, strip_image_suffix(file.stem))
         index = next((exact[k] for k in keys if k in exact), None)
         if index is None:
             index = next((folded[k.casefold()] for k in keys if k.casefold() in folded), None)
@@ -368,7 +361,7 @@ def _nothing_matched(files: list[Path], cameras: Sequence[Camera]) -> str:
     return (
         f"no label map matches a camera by name (files: {file_names}...; cameras: "
         f"{camera_names}...); maps must be named after the camera's image, e.g. "
-        f"{_strip_image_suffix(cameras[0].name) if cameras else 'IMAGE'}.png"
+        f"{strip_image_suffix(cameras[0].name) if cameras else 'IMAGE'}.png"
     )
 
 
