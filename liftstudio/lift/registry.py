@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.render.backend import RenderBackend
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.gaussians import GaussianScene
+
+if TYPE_CHECKING:  # torch is imported only by the learned methods
+    from liftstudio.lift.feature_training import TrainingHistory
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,16 @@ class LiftOutput:
         Instance id per Gaussian, 0 = unlabeled.
     confidence : (N,) float32 or None
         Per-Gaussian confidence in [0, 1], when the method has one.
+    features : (N, D) float32 or None
+        Per-Gaussian features a learned method trained (for similarity tools).
+    history : TrainingHistory or None
+        A learned method's loss log (for the app's loss curve and the notes).
     """
 
     labels: np.ndarray
     confidence: np.ndarray | None = None
+    features: np.ndarray | None = None
+    history: TrainingHistory | None = None
 
 
 @runtime_checkable
@@ -84,7 +93,10 @@ class LiftMethod(Protocol):
 
 
 # Modules that define one lifting method each, as ``METHOD`` (added by the lifting issues).
-_METHOD_MODULES: tuple[str, ...] = ("liftstudio.lift.vote_method",)
+_METHOD_MODULES: tuple[str, ...] = (
+    "liftstudio.lift.vote_method",
+    "liftstudio.lift.codebook_method",
+)
 
 
 def lift_methods() -> dict[str, LiftMethod]:

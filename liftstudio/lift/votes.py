@@ -182,7 +182,7 @@ def label_weights_in_view(
     -------
     ViewLabelWeights
     """
-    labels = _check_label_map(label_map, camera)
+    labels = check_label_map(label_map, camera)
     resolution = (labels.shape[1], labels.shape[0])
     if cache is None:
         rows = backend.operator_rows(scene, camera, resolution=resolution, top_k=top_k)
@@ -396,7 +396,14 @@ def one_vs_rest(votes: SparseVotes, label: int, *, gamma: float = 0.0) -> np.nda
 
 
 # ---------------------------------------------------------------------------- helpers
-def _check_label_map(label_map: np.ndarray, camera: Camera) -> np.ndarray:
+def check_label_map(label_map: np.ndarray, camera: Camera) -> np.ndarray:
+    """``label_map`` as int32 after checking it is 2D, integer and non-negative.
+
+    Raises
+    ------
+    ValueError
+        Naming ``camera`` for a map of the wrong kind, negative ids or ids beyond int32.
+    """
     values = np.asarray(label_map)
     if values.ndim != 2 or not (np.issubdtype(values.dtype, np.integer) or values.dtype == bool):
         raise ValueError(

@@ -1,0 +1,162 @@
+"""What every learned lifting method shares: sparse rendering, the step loop, its log.
+
+Training on frozen geometry never runs a rasterizer backward (DESIGN §4): a per-Gaussian
+tensor ``X`` is rendered at sampled pixels as ``Σ_k w_pk X[id_pk]`` from the stored
+operator rows (:func:`render_pixels`, an ``embedding_bag`` sum whose backward is the
+scatter ``Wᵀ ∂L/∂F``). :func:`run_steps` drives a method's step function with progress,
+cancel and a loss log (:class:`TrainingHistory`), which the app draws as a live curve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
+from liftstudio.lift.training_views import PixelBatch, TrainingSet
+
+StepFunction = Callable[[int], dict[str, float]]
+"""``step(index) -> {loss name: value}``: one optimisation step."""
+
+
+@dataclass
+class TrainingHistory:
+    """The losses a training run logged, and how long it took.
+
+    Attributes
+    ----------
+    steps
+        Steps completed.
+    seconds
+        Wall time of the steps.
+    losses
+        Loss name → its value at every step.
+    """
+
+    steps: int = 0
+    seconds: float = 0.0
+    losses: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def steps_per_second(self) -> float:
+        """Steps per second of wall time (0 before the first step)."""
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+    def last(self, name: str, window: int = 50) -> float:
+        """Mean of the last ``window`` values of loss ``name`` (NaN if never logged)."""
+        values = self.losses.get(name, [])
+        return float(np.mean(values[-window:])) if values else float("nan")
+
+
+def torch_device(preference: str | None = None) -> torch.device:
+    """The device to train on: ``preference`` if given, else CUDA when present, else CPU."""
+    if preference:
+        return torch.device(preference)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU torch generator for parameter initialisation (no global seed is touched)."""
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def batch_tensors(batch: PixelBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's ids (int64) and weights (float32) as tensors on ``device``."""
+    return (
+        torch.from_numpy(batch.ids).to(device),
+        torch.from_numpy(batch.weights).to(device),
+    )
+
+
+def render_pixels(values: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Render per-Gaussian ``values`` (N, C) at pixels: ``Σ_k weights[p, k] values[ids[p, k]]``.
+
+    Parameters
+    ----------
+    values : (N, C) tensor
+        Per-Gaussian quantities (may require grad).
+    ids : (P, K) int64 tensor
+        Gaussian ids per pixel (padding entries may point anywhere with weight 0).
+    weights : (P, K) float32 tensor
+        Blending weights.
+
+    Returns
+    -------
+    (P, C) tensor
+    """
+    return torch.nn.functional.embedding_bag(
+        ids, values, per_sample_weights=weights.to(values.dtype), mode="sum"
+    )
+
+
+def view_schedule(training: TrainingSet, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Which view each step trains on: shuffled passes over the views that have pixels.
+
+    Raises
+    ------
+    ValueError
+        If no view has a pixel in a mask.
+    """
+    usable = np.array([i for i, v in enumerate(training.views) if v.num_supervised > 0])
+    if usable.size == 0:
+        raise ValueError(
+            "no training view has a pixel inside a mask that a Gaussian covers: "
+            "check that the label maps belong to these cameras"
+        )
+    passes = -(-steps // usable.size)
+    return np.concatenate([rng.permutation(usable) for _ in range(passes)])[:steps]
+
+
+def run_steps(
+    steps: int,
+    step: StepFunction,
+    *,
+    what: str,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    history: TrainingHistory | None = None,
+) -> TrainingHistory:
+    """Run ``step(0) .. step(steps - 1)``, logging losses, reporting progress, checking cancel.
+
+    Parameters
+    ----------
+    steps
+        Number of steps.
+    step
+        One optimisation step; returns its losses as floats.
+    what
+        Shown in progress messages (``"codebook"``).
+    progress
+        Called about 100 times, with the latest total loss in the message.
+    cancel
+        Checked before every step (:class:`~liftstudio.jobs.JobCancelled` is raised).
+    history
+        A history to append to (default: a new one).
+    """
+    history = history or TrainingHistory()
+    every = max(1, steps // 100)
+    start = time.perf_counter()
+    for index in range(steps):
+        check_cancelled(cancel)
+        for name, value in step(index).items():
+            history.losses.setdefault(name, []).append(float(value))
+        history.steps += 1
+        if (index + 1) % every == 0 or index + 1 == steps:
+            history.seconds = time.perf_counter() - start
+            total = history.last("total", every)
+            report(progress, index + 1, steps, f"{what}: step {index + 1}/{steps}, loss {total:.4f}")
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def adam(parameters: list[torch.Tensor], learning_rates: list[float]) -> torch.optim.Adam:
+    """Adam over parameter groups, one learning rate each."""
+    return torch.optim.Adam(
+        [{"params": [p], "lr": lr} for p, lr in zip(parameters, learning_rates, strict=True)]
+    )
