@@ -127,4 +127,3 @@ def label_confidence(
 def norm_regulariser(features: torch.Tensor) -> torch.Tensor:
     """Mean of ``(‖F_p‖ − 1)²`` over the rendered (unnormalised) features."""
     return ((features.norm(dim=1) - 1.0) ** 2).mean()
-

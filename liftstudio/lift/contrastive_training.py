@@ -191,8 +191,10 @@ def train_contrastive_features(
     rng = np.random.default_rng([seed, 1])
     schedule = view_schedule(training, config.steps, rng)
     features = (
-        0.1 * torch.randn(training.num_gaussians, config.dims, generator=generator)
-    ).to(device).requires_grad_(True)
+        (0.1 * torch.randn(training.num_gaussians, config.dims, generator=generator))
+        .to(device)
+        .requires_grad_(True)
+    )
     parameters, rates = [features], [config.learning_rate]
     codes = None
     if codebook is not None:

@@ -150,7 +150,8 @@ def run_steps(
         if (index + 1) % every == 0 or index + 1 == steps:
             history.seconds = time.perf_counter() - start
             total = history.last("total", every)
-            report(progress, index + 1, steps, f"{what}: step {index + 1}/{steps}, loss {total:.4f}")
+            message = f"{what}: step {index + 1}/{steps}, loss {total:.4f}"
+            report(progress, index + 1, steps, message)
     history.seconds = time.perf_counter() - start
     return history
 

@@ -22,7 +22,7 @@ def assignment_cost(
     *,
     area_aware: bool = True,
 ) -> np.ndarray:
-    """(M, L) cost ``cost[l, k] = −Σ_{p ∈ mask l} probabilities[p, k]`` (the mean if not area-aware).
+    """(M, L) cost ``cost[l, k] = −Σ_{p ∈ mask l} probabilities[p, k]`` (or the mean).
 
     Parameters
     ----------

@@ -136,7 +136,8 @@ class TrainingView:
         """
         if count >= self.num_supervised:
             return self.batch(self.supervised[rng.permutation(self.num_supervised)])
-        return self.batch(self.supervised[rng.choice(self.num_supervised, size=count, replace=False)])
+        chosen = rng.choice(self.num_supervised, size=count, replace=False)
+        return self.batch(self.supervised[chosen])
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,9 @@ class TrainingSetConfig:
         for name in ("top_k", "max_image_side"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"TrainingSetConfig.{name} must be a positive integer, got {value!r}")
+                raise ValueError(
+                    f"TrainingSetConfig.{name} must be a positive integer, got {value!r}"
+                )
 
 
 def training_resolution(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -209,9 +212,9 @@ def resample_label_map(label_map: np.ndarray, height: int, width: int) -> np.nda
     source_h, source_w = label_map.shape
     if (source_h, source_w) == (height, width):
         return label_map
-    rows = np.minimum(((np.arange(height) + 0.5) * source_h / height).astype(np.int64), source_h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * source_w / width).astype(np.int64), source_w - 1)
-    return label_map[np.ix_(rows, cols)]
+    rows = ((np.arange(height) + 0.5) * source_h / height).astype(np.int64)
+    cols = ((np.arange(width) + 0.5) * source_w / width).astype(np.int64)
+    return label_map[np.ix_(np.minimum(rows, source_h - 1), np.minimum(cols, source_w - 1))]
 
 
 def prepare_training_views(
