@@ -96,6 +96,7 @@ class LiftMethod(Protocol):
 _METHOD_MODULES: tuple[str, ...] = (
     "liftstudio.lift.vote_method",
     "liftstudio.lift.codebook_method",
+    "liftstudio.lift.contrastive_method",
 )
 
 
