@@ -7,6 +7,7 @@ and the problem and exit with status 2; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -157,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     lift.add_argument("--seed", type=int, default=0, help="seed for methods that use randomness")
     lift.add_argument(
+        "--steps", type=_positive_int, metavar="N",
+        help="training steps of a learned method (codebook, unic, coseg, contrastive)",
+    )  # fmt: skip
+    lift.add_argument(
         "--overwrite", action="store_true", help="replace an existing output and its sidecar"
     )
     lift.set_defaults(handler=_cmd_lift)
@@ -243,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lift_speed.add_argument("--json", action="store_true", help="print one JSON object")
     lift_speed.set_defaults(handler=_cmd_bench_lift_speed)
+    learned = benches.add_parser(
+        "learned",
+        help="one learned method end to end on the room scene (200k Gaussians, 60 views)",
+    )
+    learned.add_argument("--method", default="codebook", help="a lifting method (codebook, ...)")
+    learned.add_argument("--gaussians", type=_positive_int, default=200_000)
+    learned.add_argument("--views", type=_positive_int, default=60)
+    learned.add_argument("--width", type=_positive_int, default=320)
+    learned.add_argument("--height", type=_positive_int, default=240)
+    learned.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="cpu")
+    learned.add_argument("--json", action="store_true", help="print one JSON object")
+    learned.set_defaults(handler=_cmd_bench_learned)
     bench_lift = benches.add_parser(
         "lift", help="lifting methods x benchmark scenes x mask noise, scored"
     )
@@ -380,6 +397,30 @@ def _cmd_bench_lift_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_learned(args: argparse.Namespace) -> int:
+    """Time one learned lifting method end to end on the room scene."""
+    from liftstudio.evaluate.bench_learned import format_learned_report, run_learned_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    try:
+        result = run_learned_benchmark(
+            method=args.method,
+            num_gaussians=args.gaussians,
+            num_views=args.views,
+            width=args.width,
+            height=args.height,
+            backend=args.backend,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, indent=2) if args.json else format_learned_report(result))
+    return 0
+
+
 def _cmd_bench_lift(args: argparse.Namespace) -> int:
     """Score lifting methods on the benchmark scenes under simulated mask noise."""
     from liftstudio.evaluate.bench_lift import format_lift_table, rows_as_dicts, run_lift_benchmark
@@ -476,6 +517,24 @@ class _MethodNames:
         return iter(self._names())
 
 
+def _training_provenance(output: object) -> dict:
+    """A learned method's steps, training seconds and final losses, for the sidecar."""
+    history = getattr(output, "history", None)
+    if history is None:
+        return {}
+    losses = {name: round(history.last(name), 5) for name in history.losses}
+    return {"training": {"steps": history.steps, "seconds": round(history.seconds, 3),
+                         "final_losses": losses}}  # fmt: skip
+
+
+def _with_steps(method: object, name: str, steps: int) -> object:
+    """``method`` with ``training.steps`` replaced (learned methods only)."""
+    training = getattr(method, "training", None)
+    if not (dataclasses.is_dataclass(method) and hasattr(training, "steps")):
+        raise UsageError(f"--steps applies to learned methods; {name!r} does not train")
+    return dataclasses.replace(method, training=dataclasses.replace(training, steps=steps))
+
+
 def _cmd_lift(args: argparse.Namespace) -> int:
     """Lift per-view 2D label maps onto the Gaussians; write a labeled PLY and its sidecar."""
     from liftstudio.export.labeled_ply import check_output_path, sidecar_path, write_labeled_ply
@@ -490,6 +549,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         available = ", ".join(sorted(methods)) or "none"
         raise UsageError(f"no lifting method named {args.method!r} (available: {available})")
     method = methods[args.method]
+    if args.steps is not None:
+        method = _with_steps(method, args.method, args.steps)
     out = Path(args.out)
     check_output_path(out, overwrite=args.overwrite)
     opened = open_scene(args.scene)
@@ -544,6 +605,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
             "backend": backend.name,
             "seed": args.seed,
             "seconds": round(seconds, 3),
+            **_training_provenance(output),
         },
     )
     labels = np.asarray(output.labels)

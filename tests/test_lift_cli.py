@@ -184,3 +184,24 @@ def test_help_documents_the_formats(capsys):
     for fact in (".png", "16-bit", "indexed-palette", ".npy", "object_mask", "instance",
                  "instances.json", "--method METHOD", "vote"):  # fmt: skip
         assert fact in text, fact
+
+
+def test_a_learned_method_runs_from_the_command_line(scene, tmp_path):
+    folder, bench = scene
+    out = tmp_path / "codebook.ply"
+    done = run("lift", str(folder), "--masks", str(folder / "masks"), "--method", "codebook",
+               "--steps", "150", "--out", str(out), "--backend", "cpu")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = read_labeled_ply(out)
+    assert gaussian_accuracy(result.labels, bench.instance_ids) > 0.6  # 48x36 masks
+    sidecar = json.loads((tmp_path / "codebook.instances.json").read_text())
+    training = sidecar["provenance"]["training"]
+    assert training["steps"] == 150 and "contrastive" in training["final_losses"]
+
+
+def test_steps_is_refused_for_a_method_that_does_not_train(scene, tmp_path):
+    folder, _ = scene
+    done = run("lift", str(folder), "--masks", str(folder / "masks"), "--method", "vote",
+               "--steps", "10", "--out", str(tmp_path / "x.ply"))  # fmt: skip
+    assert done.returncode != 0 and "does not train" in done.stderr
+    assert not (tmp_path / "x.ply").exists()

@@ -93,7 +93,8 @@ class CodebookMethod:
             progress=progress, cancel=cancel,
         )  # fmt: skip
         trained = train_contrastive_features(
-            training, self.training, self.codebook, seed=inputs.seed, what=self.name,
+            training, self.training, self.codebook, seed=inputs.seed,
+            positions=inputs.gaussians.means, what=self.name,
             progress=progress, cancel=cancel,
         )  # fmt: skip
         codebook = trained.codebook
@@ -103,6 +104,7 @@ class CodebookMethod:
             trained.features,
             lambda rendered: nearest_code(rendered, codebook) + 1,
             min_visibility=self.min_visibility,
+            progress=progress,
             cancel=cancel,
         )
         return LiftOutput(

@@ -156,7 +156,8 @@ class ContrastiveMethod:
             progress=progress, cancel=cancel,
         )  # fmt: skip
         trained = train_contrastive_features(
-            training, self.training, None, seed=inputs.seed, what=self.name,
+            training, self.training, None, seed=inputs.seed,
+            positions=inputs.gaussians.means, what=self.name,
             progress=progress, cancel=cancel,
         )  # fmt: skip
         check_cancelled(cancel)
@@ -169,6 +170,7 @@ class ContrastiveMethod:
             trained.features,
             lambda rendered: nearest_centroid(rendered, centroids) + 1,
             min_visibility=self.min_visibility,
+            progress=progress,
             cancel=cancel,
         )
         return LiftOutput(

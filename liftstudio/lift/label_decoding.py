@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from liftstudio.jobs import CancelToken, check_cancelled
+from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
 from liftstudio.lift.feature_training import render_pixels
 from liftstudio.lift.training_views import TrainingSet, TrainingView
 from liftstudio.lift.votes import VoteAssignment, VoteTable, assign_labels, fold_view
@@ -57,6 +57,7 @@ def decode_by_votes(
     *,
     min_visibility: float = 0.05,
     min_margin: float = 0.0,
+    progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> VoteAssignment:
     """Render ``values`` into every training view, label its pixels, vote the labels back.
@@ -73,8 +74,8 @@ def decode_by_votes(
         Gaussians with at most this total weight stay unlabeled (unseen).
     min_margin
         Lead the winning label needs over the runner-up, as a share of visibility.
-    cancel
-        Checked between views.
+    progress, cancel
+        One progress step per view; cancel checked between views.
 
     Returns
     -------
@@ -82,8 +83,9 @@ def decode_by_votes(
         Labels as predicted (not renumbered) and their confidence.
     """
     table = VoteTable(training.num_gaussians, slots=4)
-    for view in training.views:
+    for index, view in enumerate(training.views):
         check_cancelled(cancel)
+        report(progress, index + 1, len(training.views), f"labels of view {view.name}")
         if view.num_pixels == 0:
             continue
         labels = np.asarray(predict(render_view(view, values)), dtype=np.int32)

@@ -97,6 +97,8 @@ _METHOD_MODULES: tuple[str, ...] = (
     "liftstudio.lift.vote_method",
     "liftstudio.lift.codebook_method",
     "liftstudio.lift.contrastive_method",
+    "liftstudio.lift.unic_method",
+    "liftstudio.lift.coseg_method",
 )
 
 

@@ -135,3 +135,27 @@ def test_clustering_finds_separated_groups():
 def test_methods_are_registered():
     methods = lift_methods()
     assert {"codebook", "contrastive"} <= set(methods)
+
+
+def test_code_allocation_keeps_fragments_out_and_gives_new_objects_a_free_code():
+    from liftstudio.lift.contrastive_training import allocate_codes
+
+    e = np.eye(3)
+    codes = np.array([e[0], e[1], e[2], -e[0], -e[1]])
+    usage = np.array([50.0, 40.0, 0.0, 5.0, 1.0])
+    prototypes = np.array([
+        e[0],  # mask 0: the object of code 0, matched to it
+        [0.99, 0.14, 0.0],  # mask 1: a fragment of that object, matched to code 1
+        [0.0, -0.6, 0.8],  # mask 2: resembles code 2, but was matched to code 3
+        [0.6, 0.0, -0.8],  # mask 3: resembles no code: a new object
+    ])  # fmt: skip
+    matched, moved = allocate_codes(np.array([0, 1, 3, 4]), prototypes, codes, usage, 0.7)
+    # Masks 1 and 2 resemble another code than theirs: left out this step, freeing
+    # codes 1 and 3; mask 3 resembles no code: it takes the least-used free code (2,
+    # usage 0), which must move onto its prototype.
+    np.testing.assert_array_equal(matched, [0, -1, -1, 2])
+    assert moved == {2: 3}
+    # Matchings that already fit are kept as they are.
+    fits, none = allocate_codes(np.array([0, 2]), prototypes[[0, 2]], codes, usage, 0.7)
+    np.testing.assert_array_equal(fits, [0, 2])
+    assert none == {}

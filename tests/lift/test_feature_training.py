@@ -121,3 +121,19 @@ def test_run_steps_logs_reports_and_cancels():
 
     with pytest.raises(JobCancelled):
         run_steps(10, step, what="demo", cancel=token)
+
+
+def test_positional_features_are_smooth_at_the_length_scale():
+    from liftstudio.lift.contrastive_training import positional_features
+
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(0, 10, size=(2000, 3)).astype(np.float32)
+    features = positional_features(positions, 16, 0.05, torch.Generator().manual_seed(0))
+    assert features.shape == (2000, 16)
+    np.testing.assert_allclose(features.norm(dim=1), 1.0, rtol=1e-5)
+    close = positional_features(positions + 0.01, 16, 0.05, torch.Generator().manual_seed(0))
+    # 0.01 is 2% of the length scale (0.05 x extent ~ 0.5): nearly the same feature.
+    assert (features * close).sum(dim=1).mean() > 0.95
+    # Points several length scales apart are nearly unrelated.
+    far = (features[:1000] * features[1000:]).sum(dim=1)
+    assert abs(far.mean()) < 0.1

@@ -43,9 +43,7 @@ def test_rows_and_masks_match_the_operator_and_the_label_map(
         np.testing.assert_array_equal(view.mask_ids[view.masks[view.supervised]], flat[flat > 0])
 
 
-def test_visibility_is_the_summed_weight_per_gaussian(
-    training, cpu_backend, small_tabletop
-):
+def test_visibility_is_the_summed_weight_per_gaussian(training, cpu_backend, small_tabletop):
     scene = small_tabletop
     expected = np.zeros(len(scene.gaussians))
     for camera in scene.train_cameras[:3]:
