@@ -98,7 +98,7 @@ def run_learned_benchmark(
     current = ["start", start]
 
     def on_progress(done: int, total: int, message: str) -> None:
-        phase = "training" if "step" in message else message.split(" of view")[0].split(" (")[0]
+        phase = "training" if "step" in message else _phase(message)
         if phase != current[0]:
             now = time.perf_counter()
             phases[current[0]] = phases.get(current[0], 0.0) + now - current[1]
@@ -131,6 +131,13 @@ def run_learned_benchmark(
         "miou": miou,
         "targets": TARGETS if method == "codebook" else {},
     }
+
+
+def _phase(message: str) -> str:
+    """The phase a progress message belongs to: its text before any view name or detail."""
+    for cut in (" of view", " from view", " (", ":"):
+        message = message.split(cut)[0]
+    return message
 
 
 def format_learned_report(result: dict) -> str:

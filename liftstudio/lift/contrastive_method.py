@@ -164,7 +164,7 @@ class ContrastiveMethod:
         report(progress, 0, 1, "clustering the features (HDBSCAN)")
         visibility = np.where(training.seen(self.min_visibility), training.visibility, 0.0)
         centroids = cluster_centroids(trained.features, visibility, self.clustering, inputs.seed)
-        report(progress, 1, 1, f"{len(centroids)} clusters")
+        report(progress, 1, 1, f"clustering the features ({len(centroids)} clusters)")
         decoded = decode_by_votes(
             training,
             trained.features,

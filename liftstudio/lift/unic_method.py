@@ -601,7 +601,7 @@ class UnicMethod:
         )  # fmt: skip
         labels, confidence = decode_embeddings(
             training, trained.embeddings, self.merge, min_visibility=self.min_visibility,
-            cancel=cancel,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
         return LiftOutput(labels=labels, confidence=confidence, features=trained.embeddings,
                           history=trained.history)  # fmt: skip
@@ -613,6 +613,7 @@ def decode_embeddings(
     merge: CodeMergeConfig | None = None,
     *,
     min_visibility: float = 0.05,
+    progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-Gaussian labels ``1..M`` (0 unlabelled) and confidences from trained embeddings."""
@@ -620,7 +621,7 @@ def decode_embeddings(
     values = np.concatenate([embeddings, np.ones((len(embeddings), 1), np.float32)], axis=1)
     decoded = decode_by_votes(
         training, values, lambda rendered: pack_bits(rendered, dims) + 1,
-        min_visibility=min_visibility, cancel=cancel,
+        min_visibility=min_visibility, progress=progress, cancel=cancel,
     )  # fmt: skip
     merged = merge_fragment_codes(decoded.labels, embeddings, merge)
     return compact_labels(merged), decoded.confidence
