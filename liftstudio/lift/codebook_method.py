@@ -30,7 +30,7 @@ from liftstudio.lift.contrastive_training import (
 )
 from liftstudio.lift.label_decoding import compact_labels, decode_by_votes
 from liftstudio.lift.registry import LiftInputs, LiftOutput
-from liftstudio.lift.training_views import TrainingSetConfig, prepare_training_views
+from liftstudio.lift.training_views import TrainingSetConfig, training_views_for
 from liftstudio.render.results import PickResult
 
 
@@ -88,10 +88,7 @@ class CodebookMethod:
         cancel: CancelToken | None = None,
     ) -> LiftOutput:
         """Train on the label maps of ``inputs`` and read the labels off the codebook."""
-        training = prepare_training_views(
-            inputs.backend, inputs.gaussians, inputs.cameras, inputs.label_maps, self.views,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        training = training_views_for(inputs, self.views, progress=progress, cancel=cancel)
         trained = train_contrastive_features(
             training, self.training, self.codebook, seed=inputs.seed,
             positions=inputs.gaussians.means, what=self.name,

@@ -28,7 +28,7 @@ from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, repo
 from liftstudio.lift.contrastive_training import ContrastiveConfig, train_contrastive_features
 from liftstudio.lift.label_decoding import compact_labels, decode_by_votes
 from liftstudio.lift.registry import LiftInputs, LiftOutput
-from liftstudio.lift.training_views import TrainingSetConfig, prepare_training_views
+from liftstudio.lift.training_views import TrainingSetConfig, training_views_for
 
 
 @dataclass(frozen=True)
@@ -151,10 +151,7 @@ class ContrastiveMethod:
         cancel: CancelToken | None = None,
     ) -> LiftOutput:
         """Train features on the label maps of ``inputs``, cluster them, label by votes."""
-        training = prepare_training_views(
-            inputs.backend, inputs.gaussians, inputs.cameras, inputs.label_maps, self.views,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        training = training_views_for(inputs, self.views, progress=progress, cancel=cancel)
         trained = train_contrastive_features(
             training, self.training, None, seed=inputs.seed,
             positions=inputs.gaussians.means, what=self.name,

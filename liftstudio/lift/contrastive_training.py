@@ -49,6 +49,7 @@ from liftstudio.lift.feature_training import (
     torch_device,
     view_schedule,
 )
+from liftstudio.lift.features import central_box
 from liftstudio.lift.id_matching import assignment_cost, match_masks_to_identities
 from liftstudio.lift.training_views import TrainingSet
 
@@ -273,7 +274,7 @@ def positional_features(
     the centres); each pair of dimensions is the sine and cosine of one frequency.
     """
     centres = torch.as_tensor(np.asarray(positions, dtype=np.float32))
-    low, high = np.percentile(np.asarray(positions, dtype=np.float64), [1, 99], axis=0)
+    low, high = central_box(positions)
     extent = max(float(np.max(high - low)), 1e-6)
     pairs = -(-dims // 2)
     frequencies = torch.randn(3, pairs, generator=generator) / (length_scale * extent)

@@ -100,12 +100,13 @@ from liftstudio.lift.features import (
     GaussianFeatures,
     MaskMembershipSource,
     concatenate_features,
+    normalised_centres,
 )
 from liftstudio.lift.id_matching import assignment_cost, match_masks_to_identities
 from liftstudio.lift.knn_graph import build_knn_graph
 from liftstudio.lift.label_decoding import compact_labels, decode_by_votes
 from liftstudio.lift.registry import LiftInputs, LiftOutput
-from liftstudio.lift.training_views import TrainingSet, TrainingSetConfig, prepare_training_views
+from liftstudio.lift.training_views import TrainingSet, TrainingSetConfig, training_views_for
 from liftstudio.scene.gaussians import GaussianScene
 
 #: Rows gathered at once when averaging over neighbourhoods (bounds the memory).
@@ -302,10 +303,7 @@ def position_encoding(means: np.ndarray, frequencies: int) -> np.ndarray:
         Columns ``u`` (3), then per octave ``j`` the sines (3), then the cosines (3).
     """
     _check_int("frequencies", frequencies, 0)
-    means = np.asarray(means, dtype=np.float64)
-    low, high = np.percentile(means, [1.0, 99.0], axis=0)
-    extent = float(np.linalg.norm(high - low)) or 1.0
-    unit = (means - 0.5 * (low + high)) / extent
+    unit = normalised_centres(means)
     blocks = [unit]
     for octave in range(frequencies):
         angle = (2.0**octave) * math.pi * unit
@@ -473,7 +471,7 @@ def train_decoder(
     Parameters
     ----------
     training
-        The views (:func:`~liftstudio.lift.training_views.prepare_training_views`).
+        The views (:func:`~liftstudio.lift.training_views.training_views_for`).
     inputs : (N, I) float32
         The decoder's input rows (:func:`decoder_inputs`).
     decoder_config, config
@@ -625,10 +623,7 @@ class CosegMethod:
         cancel: CancelToken | None = None,
     ) -> LiftOutput:
         """Lift features, train the decoder on the label maps of ``inputs``, decode labels."""
-        training = prepare_training_views(
-            inputs.backend, inputs.gaussians, inputs.cameras, inputs.label_maps, self.views,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        training = training_views_for(inputs, self.views, progress=progress, cancel=cancel)
         lifted = self.features(inputs, progress=progress, cancel=cancel)
         if lifted.num_gaussians != len(inputs.gaussians):
             raise ValueError(

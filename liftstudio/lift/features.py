@@ -377,15 +377,33 @@ def colour_position_features(
     if len(scene) == 0:
         raise ValueError("the scene has no Gaussians")
     colours = np.clip(0.5 + SH_C0 * scene.sh[:, 0, :].astype(np.float64), 0.0, 1.0)
-    means = scene.means.astype(np.float64)
-    if extent_percentile == 0:
-        low, high = (v.astype(np.float64) for v in scene.bounding_box())
-    else:
-        low, high = np.percentile(means, [extent_percentile, 100.0 - extent_percentile], axis=0)
-    extent = float(np.linalg.norm(high - low)) or 1.0
-    positions = (means - 0.5 * (low + high)) / extent
+    positions = normalised_centres(scene.means, extent_percentile)
     values = np.concatenate([colour_weight * colours, position_weight * positions], axis=1)
     return GaussianFeatures(values=values, name="colour-position")
+
+
+def central_box(means: np.ndarray, percentile: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(low (3,), high (3,)) float64: the central box of the centres.
+
+    It spans the ``percentile`` to ``100 - percentile`` percentiles per axis (0: the
+    centres' min and max).
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if percentile == 0:
+        return means.min(axis=0), means.max(axis=0)
+    low, high = np.percentile(means, [percentile, 100.0 - percentile], axis=0)
+    return low, high
+
+
+def normalised_centres(means: np.ndarray, percentile: float = 1.0) -> np.ndarray:
+    """(N, 3) float64 centres ``(μ − c) / e``, about ``[−0.5, 0.5]`` each.
+
+    ``c`` is the middle and ``e`` the diagonal of :func:`central_box` (1 when all
+    centres coincide).
+    """
+    low, high = central_box(means, percentile)
+    extent = float(np.linalg.norm(high - low)) or 1.0
+    return (np.asarray(means, dtype=np.float64) - 0.5 * (low + high)) / extent
 
 
 # ---------------------------------------------------------------------------- uplifted maps

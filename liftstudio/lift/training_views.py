@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled, report
+from liftstudio.lift.registry import LiftInputs
 from liftstudio.lift.votes import check_label_map
 from liftstudio.render.backend import RenderBackend
 from liftstudio.render.operator_cache import OperatorCache, cached_operator_rows
@@ -295,6 +296,20 @@ def prepare_training_views(
         report(progress, index + 1, len(cameras), f"operator rows of view {camera.name}")
     return TrainingSet(views=views, visibility=visibility.astype(np.float32),
                        num_gaussians=len(scene))  # fmt: skip
+
+
+def training_views_for(
+    inputs: LiftInputs,
+    config: TrainingSetConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TrainingSet:
+    """:func:`prepare_training_views` of a lifting job's scene, cameras and label maps."""
+    return prepare_training_views(
+        inputs.backend, inputs.gaussians, inputs.cameras, inputs.label_maps, config,
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
 
 
 def _check_aspect(labels: np.ndarray, camera: Camera) -> None:

@@ -90,7 +90,7 @@ from liftstudio.lift.training_views import (
     TrainingSet,
     TrainingSetConfig,
     TrainingView,
-    prepare_training_views,
+    training_views_for,
 )
 
 #: The most bits an embedding may have: a code (plus one) must fit an int32 label.
@@ -591,10 +591,7 @@ class UnicMethod:
         cancel: CancelToken | None = None,
     ) -> LiftOutput:
         """Train on the label maps of ``inputs`` and read the labels off the embeddings."""
-        training = prepare_training_views(
-            inputs.backend, inputs.gaussians, inputs.cameras, inputs.label_maps, self.views,
-            progress=progress, cancel=cancel,
-        )  # fmt: skip
+        training = training_views_for(inputs, self.views, progress=progress, cancel=cancel)
         trained = train_unic_embeddings(
             training, self.training, self.boundary, seed=inputs.seed, what=self.name,
             progress=progress, cancel=cancel,
