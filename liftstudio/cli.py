@@ -166,6 +166,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lift.set_defaults(handler=_cmd_lift)
 
+    masks = commands.add_parser(
+        "masks",
+        help="make or import per-view 2D masks for a scene's training views",
+        description=_cmd_masks.__doc__,
+        epilog=_MASKS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    masks.add_argument("scene", help="scene folder with training cameras (3DGS output, COLMAP...)")
+    masks.add_argument(
+        "--source", required=True, metavar="SOURCE",
+        help="felzenszwalb, slic, sam (needs --checkpoint) or import:DIR (see below)",
+    )  # fmt: skip
+    masks.add_argument("--out", required=True, metavar="DIR", help="folder for the label maps")
+    masks.add_argument(
+        "--checkpoint", metavar="FILE", help="SAM checkpoint (.pth) for --source sam"
+    )
+    masks.add_argument(
+        "--model-type", default="auto", choices=("auto", "vit_h", "vit_l", "vit_b"),
+        help="SAM model type (default: read from the checkpoint)",
+    )  # fmt: skip
+    masks.add_argument(
+        "--format", default="auto", metavar="FORMAT",
+        help="layout of an import:DIR folder (default: detected; see below)",
+    )  # fmt: skip
+    masks.add_argument(
+        "--max-side", type=_positive_int, metavar="PX",
+        help="segment images scaled to this long side (faster; default: full size)",
+    )  # fmt: skip
+    masks.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                       help="renderer for views without an image file")  # fmt: skip
+    masks.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
+    masks.add_argument(
+        "--overwrite", action="store_true", help="write into a folder that already holds files"
+    )
+    masks.set_defaults(handler=_cmd_masks)
+
     select = commands.add_parser(
         "select",
         help="select one object from a 2D scribble (graph diffusion); write a bool .npy",
@@ -617,6 +653,70 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         f"({100 * labeled / max(len(labels), 1):.1f}%)"
     )
     print(f"wrote {out} and {sidecar_path(out).name}")
+    return 0
+
+
+_MASKS_HELP = """\
+sources:
+  felzenszwalb  graph segmentation of each image (scikit-image; no model weights)
+  slic          SLIC superpixels of each image (scikit-image; no model weights)
+  sam           Segment Anything's automatic masks (pip install 'liftstudio[sam]'):
+                32 points per side, predicted IoU >= 0.88, stability >= 0.95, regions
+                under 100 px removed; overlapping masks painted larger first. Runs on
+                CUDA when present, else on the CPU (slow: minutes per view for vit_h).
+  import:DIR    masks made elsewhere, matched to the cameras by image name:
+                object-mask  Gaussian Grouping object_mask/<image>.png
+                label-maps   <image>.png / .npy integer label maps
+                sam-json     SAM automatic-mask JSON (COCO RLE), <image>.json
+                saga         SAGA sam_masks/<image>.pt (bool [M, H, W])
+                omniseg3d    OmniSeg3D sam/<image>.npz
+
+Training views without an image file are rendered from the Gaussians (said in the
+output and the manifest). Generated masks are cached per view under
+$LIFTSTUDIO_CACHE_DIR/masks (default ~/.cache/liftstudio/masks), keyed by the image
+pixels and the source's settings: a second run, or one after a cancel, reuses them.
+
+output: DIR/<image name>.png (16-bit ids, 0 = no mask; .npy int32 above 65535 ids)
+  and DIR/liftstudio_masks.json (source, settings, rendered views); read it with
+  'liftstudio lift SCENE --masks DIR'.
+"""
+
+
+def _cmd_masks(args: argparse.Namespace) -> int:
+    """Make per-view 2D masks for a scene's training views (or import them) into a folder."""
+    from liftstudio.sources.scene_masks import IMPORT_PREFIX, scene_masks
+    from liftstudio.sources.source_cache import MaskCache
+
+    source = args.source
+    if source.startswith(IMPORT_PREFIX) and not source[len(IMPORT_PREFIX) :]:
+        raise UsageError("import: needs a folder, e.g. --source import:path/to/object_mask")
+    if args.checkpoint and source != "sam":
+        raise UsageError("--checkpoint is only used with --source sam")
+    try:
+        with _ProgressLine(f"masks ({source})") as progress:
+            result = scene_masks(
+                args.scene,
+                source,
+                args.out,
+                checkpoint=args.checkpoint,
+                model_type=args.model_type,
+                import_format=args.format,
+                backend=args.backend,
+                max_side=args.max_side,
+                overwrite=args.overwrite,
+                cache=None if args.no_cache else MaskCache(),
+                progress=progress,
+            )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for line in result.notes:
+        print(line)
+    cached = f", {result.cached} from the cache" if result.cached else ""
+    print(
+        f"{result.source}: {result.views} views, {result.masks_per_view:.1f} masks per view "
+        f"on average, in {result.seconds:.1f} s{cached}"
+    )
+    print(f"wrote {result.views} label maps and liftstudio_masks.json to {result.folder}")
     return 0
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from liftstudio.sources.segmenters import FelzenszwalbConfig, felzenszwalb_segments
+
 #: The image size (height, width) that :attr:`MaskNoise.min_area` refers to by default.
 REFERENCE_HW = (480, 640)
 
@@ -44,10 +46,6 @@ _SPURIOUS_AXES = (0.03, 0.12)
 # k-means on at most this many pixel coordinates per object.
 _KMEANS_SAMPLE = 4096
 _KMEANS_ITERATIONS = 15
-# Felzenszwalb clean-up: segments thinner than this (area / boundary length, ~half the
-# width in pixels) are merged into a neighbour.
-_THIN_SEGMENT_PX = 1.5
-_THIN_MERGE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -320,10 +318,9 @@ def felzenszwalb_label_maps(
 ) -> list[np.ndarray]:
     """Segment rendered images with Felzenszwalb's graph method (no weights needed).
 
-    ``skimage.segmentation.felzenszwalb`` per image, then strips under ~3 px wide (the
-    colour ramp of a soft object edge, which Felzenszwalb leaves as its own segments)
-    are merged into the touching segment of closest mean colour. The defaults give
-    about one segment per flat- or smoothly-shaded object on 320×240 to 640×480 renders.
+    :func:`liftstudio.sources.segmenters.felzenszwalb_segments` per image (thin strips
+    along soft edges merged into a neighbour). The defaults give about one segment per
+    flat- or smoothly-shaded object on 320×240 to 640×480 renders.
 
     Parameters
     ----------
@@ -343,15 +340,8 @@ def felzenszwalb_label_maps(
     list of np.ndarray
         One (H, W) int32 map per view with ids ``1..n``; 0 only on void pixels.
     """
-    from skimage.segmentation import felzenszwalb
-
     imgs = _validate_images(images, None)
-    if not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"scale must be finite and > 0, got {scale}")
-    if not (sigma >= 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-    if min_size is not None and (int(min_size) != min_size or min_size < 1):
-        raise ValueError(f"min_size must be a whole number >= 1 or None, got {min_size}")
+    config = FelzenszwalbConfig(scale=scale, sigma=sigma, min_size=min_size)
     voids: list[np.ndarray | None] = [None] * len(imgs)
     if void_masks is not None:
         if len(void_masks) != len(imgs):
@@ -364,17 +354,9 @@ def felzenszwalb_label_maps(
                     f"void_masks[{v}] has shape {mask.shape}, expected {img.shape[:2]}"
                 )
             voids.append(mask.astype(bool, copy=False))
-    out = []
-    for img, void in zip(imgs, voids, strict=True):
-        h, w = img.shape[:2]
-        size = min_size if min_size is not None else max(1, round(150 * h * w / (480 * 640)))
-        seg = felzenszwalb(img, scale=scale, sigma=sigma, min_size=int(size), channel_axis=-1)
-        labels = seg.astype(np.int64) + 1
-        if void is not None:
-            labels[void] = 0
-        labels = _merge_thin_segments(labels, img)
-        out.append(labels.astype(np.int32))
-    return out
+    return [
+        felzenszwalb_segments(img, config, void=void) for img, void in zip(imgs, voids, strict=True)
+    ]
 
 
 def make_masks(
@@ -414,62 +396,6 @@ def make_masks(
             raise ValueError("mask source 'felzenszwalb' needs the rendered images")
         return felzenszwalb_label_maps(images, void_masks=[gt == 0 for gt in maps])
     return simulate_label_maps(maps, noise_preset(source), seed)
-
-
-def _merge_thin_segments(labels: np.ndarray, img: np.ndarray) -> np.ndarray:
-    """Merge strips less than ~3 px wide into the touching segment of closest colour.
-
-    Felzenszwalb leaves the ramp of a soft (smoothed or anti-aliased) edge as thin
-    segments along object outlines; they are not objects. Thickness is area over
-    boundary length (a strip ``w`` px wide has about ``w / 2``). Label 0 (void) is left
-    alone and never merged into.
-    """
-    labels = labels.copy()
-    for _ in range(_THIN_MERGE_ROUNDS):
-        n = int(labels.max()) + 1
-        flat = labels.ravel()
-        area = np.bincount(flat, minlength=n)
-        colour = (
-            np.stack(
-                [np.bincount(flat, weights=img[..., c].ravel(), minlength=n) for c in range(3)],
-                axis=1,
-            )
-            / np.maximum(area, 1)[:, None]
-        )
-        edges = np.zeros(n, dtype=np.int64)
-        pairs = []
-        for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
-            diff = a != b
-            edges += np.bincount(a[diff], minlength=n) + np.bincount(b[diff], minlength=n)
-            keep = diff & (a > 0) & (b > 0)
-            pairs.append(np.stack([a[keep], b[keep]], axis=1))
-        both = np.unique(np.concatenate(pairs), axis=0)
-        both = np.concatenate([both, both[:, ::-1]])
-        thin = (area < _THIN_SEGMENT_PX * np.maximum(edges, 1)) & (edges > 0)
-        thin[0] = False
-        cand = both[thin[both[:, 0]]]
-        if len(cand) == 0:
-            break
-        dist = np.linalg.norm(colour[cand[:, 0]] - colour[cand[:, 1]], axis=1)
-        order = np.lexsort((dist, cand[:, 0]))
-        cand = cand[order]
-        first = np.ones(len(cand), dtype=bool)
-        first[1:] = cand[1:, 0] != cand[:-1, 0]
-        parent = np.arange(n)
-        for a, b in cand[first]:
-            ra, rb = _root(parent, int(a)), _root(parent, int(b))
-            parent[ra] = rb
-        roots = np.array([_root(parent, i) for i in range(n)])
-        labels = roots[labels]
-    _, inverse = np.unique(labels, return_inverse=True)
-    return inverse.reshape(labels.shape) + (0 if (labels == 0).any() else 1)
-
-
-def _root(parent: np.ndarray, a: int) -> int:
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = int(parent[a])
-    return a
 
 
 # --------------------------------------------------------------------------- validation

@@ -1,8 +1,16 @@
-"""Training images as float RGB arrays, decoded on demand."""
+"""Training images as float RGB arrays, decoded (or rendered) on demand.
+
+A scene's training images are usually files next to its cameras. Where some are
+missing (a PLY and ``cameras.json`` passed on without the photographs),
+:func:`training_images` renders those views from the Gaussians at their training
+cameras instead and says which ones, so mask and feature sources still have an image
+of every view.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +49,24 @@ class ViewImages(Sequence):
     Parameters
     ----------
     paths
-        One image file per view.
+        One image file per view; None for a view ``render`` makes instead.
     sizes
         ``(width, height)`` per view to resize to.
+    render
+        ``render(index)`` gives the image of a view whose path is None, at its size.
     """
 
-    def __init__(self, paths: list[Path], sizes: list[tuple[int, int]]) -> None:
-        self._paths, self._sizes = paths, sizes
+    def __init__(
+        self,
+        paths: Sequence[Path | None],
+        sizes: Sequence[tuple[int, int]],
+        render: Callable[[int], np.ndarray] | None = None,
+    ) -> None:
+        if len(paths) != len(sizes):
+            raise ValueError(f"{len(paths)} image paths for {len(sizes)} sizes")
+        if render is None and any(path is None for path in paths):
+            raise ValueError("views without an image file need a render function")
+        self._paths, self._sizes, self._render = list(paths), list(sizes), render
         self._cache: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
 
@@ -60,8 +79,82 @@ class ViewImages(Sequence):
         index = range(len(self))[index]
         if index in self._cache:
             return self._cache[index]
-        image = load_rgb(self._paths[index], self._sizes[index])
+        path = self._paths[index]
+        image = load_rgb(path, self._sizes[index]) if path is not None else self._render(index)
         if self._cached_bytes + image.nbytes <= IMAGE_CACHE_BYTES:
             self._cache[index] = image
             self._cached_bytes += image.nbytes
         return image
+
+
+@dataclass(frozen=True)
+class TrainingImages:
+    """The images of some cameras: files where found, renders of the Gaussians elsewhere.
+
+    Attributes
+    ----------
+    images
+        (H, W, 3) float32 in [0, 1] per camera, at the camera's size, read lazily.
+    rendered
+        Names of the cameras whose image was rendered (no file was found).
+    """
+
+    images: ViewImages
+    rendered: tuple[str, ...]
+
+    def note(self) -> str | None:
+        """A sentence saying which images were rendered, or None when all are files."""
+        if not self.rendered:
+            return None
+        count, total = len(self.rendered), len(self.images)
+        which = "all" if count == total else f"{count} of {total}"
+        return (
+            f"rendered {which} training images from the Gaussians at their cameras "
+            "(no image file found for them): masks and features of those views come from "
+            "the reconstruction, not the photographs"
+        )
+
+
+def training_images(
+    cameras: Sequence,
+    image_files: Mapping[str, Path],
+    *,
+    render: Callable[[object], np.ndarray] | None = None,
+) -> TrainingImages:
+    """The image of every camera: its file when ``image_files`` has one, else a render.
+
+    Parameters
+    ----------
+    cameras
+        The cameras (:class:`~liftstudio.scene.camera.Camera`), each read at its own
+        size.
+    image_files
+        Camera name → image file (:attr:`liftstudio.scene.discovery.OpenedScene.images`).
+    render
+        ``render(camera)`` → (H, W, 3) float image of the Gaussians at that camera;
+        needed when a camera has no file.
+
+    Returns
+    -------
+    TrainingImages
+        The lazily read images and the names of the rendered ones.
+
+    Raises
+    ------
+    ValueError
+        When a camera has no image file and no ``render`` is given.
+    """
+    paths = [image_files.get(camera.name) for camera in cameras]
+    rendered = tuple(c.name for c, p in zip(cameras, paths, strict=True) if p is None)
+    if rendered and render is None:
+        raise ValueError(
+            f"{len(rendered)} camera(s) have no image file (e.g. {rendered[0]!r}) and no "
+            "renderer was given to make them"
+        )
+
+    def render_view(index: int) -> np.ndarray:
+        image = np.asarray(render(cameras[index]), dtype=np.float32)
+        return np.clip(image, 0.0, 1.0)
+
+    sizes = [(camera.width, camera.height) for camera in cameras]
+    return TrainingImages(ViewImages(paths, sizes, render_view), rendered)
