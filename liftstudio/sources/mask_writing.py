@@ -77,20 +77,7 @@ def write_label_maps(
     folder = Path(folder)
     if len(camera_names) != len(label_maps):
         raise ValueError(f"{len(label_maps)} label maps for {len(camera_names)} cameras")
-    for protected in protected_folders:
-        if folder.resolve() == Path(protected).resolve():
-            raise OutputFileError(
-                folder, "holds the scene's training images; write the masks to another folder"
-            )
-    if folder.exists() and not folder.is_dir():
-        raise OutputFileError(folder, "is a file; the masks go into a folder")
-    existing = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    if existing and not overwrite:
-        raise OutputFileError(
-            folder,
-            f"already holds {len(existing)} file(s) (e.g. {existing[0]}); choose an empty or "
-            "new folder, or allow overwriting",
-        )
+    existing = check_output_folder(folder, overwrite=overwrite, protected_folders=protected_folders)
     names = _file_names(camera_names, label_maps)
     make_folder(folder)
     earlier = _earlier_files(folder) if existing else []
@@ -110,6 +97,40 @@ def write_label_maps(
     with atomic_output(folder / MANIFEST_NAME, overwrite=True) as tmp:
         tmp.write_text(json.dumps(content, indent=2, default=str) + "\n")
     return written
+
+
+def check_output_folder(
+    folder: str | Path, *, overwrite: bool = False, protected_folders: Sequence[Path] = ()
+) -> list[str]:
+    """Check that label maps may be written into ``folder`` (call it before a long job).
+
+    Returns
+    -------
+    list of str
+        The names of the files the folder already holds (empty when it is new).
+
+    Raises
+    ------
+    OutputFileError
+        When the folder is protected, is a file, or holds files and ``overwrite`` is
+        false.
+    """
+    folder = Path(folder)
+    for protected in protected_folders:
+        if folder.resolve() == Path(protected).resolve():
+            raise OutputFileError(
+                folder, "holds the scene's training images; write the masks to another folder"
+            )
+    if folder.exists() and not folder.is_dir():
+        raise OutputFileError(folder, "is a file; the masks go into a folder")
+    existing = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if existing and not overwrite:
+        raise OutputFileError(
+            folder,
+            f"already holds {len(existing)} file(s) (e.g. {existing[0]}); choose an empty or "
+            "new folder, or allow overwriting",
+        )
+    return existing
 
 
 def _file_names(camera_names: Sequence[str], label_maps: Sequence[np.ndarray]) -> list[str]:

@@ -31,7 +31,7 @@ from liftstudio.sources.mask_generation import (
     SlicSource,
     generate_masks,
 )
-from liftstudio.sources.mask_writing import write_label_maps
+from liftstudio.sources.mask_writing import check_output_folder, write_label_maps
 from liftstudio.sources.source_cache import MaskCache
 
 #: Prefix of a source that imports a folder of masks made elsewhere.
@@ -172,6 +172,8 @@ def scene_masks(
         )
     if max_side is not None and max_side < 16:
         raise ValueError(f"max_side must be at least 16 pixels, got {max_side}")
+    protected = sorted({p.parent for p in opened.images.values()})
+    check_output_folder(out, overwrite=overwrite, protected_folders=protected)
     cameras = [_limited(camera, max_side) for camera in opened.cameras.train]
     names = [camera.name for camera in cameras]
     notes: list[str] = []
@@ -210,13 +212,12 @@ def scene_masks(
         maps = generated.label_maps
         label = source
         settings = json.loads(mask_source.identity())
-    protected = {p.parent for p in opened.images.values()}
     files = write_label_maps(
         out,
         names,
         maps,
         overwrite=overwrite,
-        protected_folders=sorted(protected),
+        protected_folders=protected,
         manifest={
             "made_by": f"liftstudio {__version__}",
             "command": "liftstudio masks",
