@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="training steps of a learned method (codebook, unic, coseg, contrastive)",
     )  # fmt: skip
     lift.add_argument(
+        "--features", metavar="FILE.npy",
+        help="per-Gaussian features for coseg (e.g. from 'liftstudio features')",
+    )  # fmt: skip
+    lift.add_argument(
         "--overwrite", action="store_true", help="replace an existing output and its sidecar"
     )
     lift.set_defaults(handler=_cmd_lift)
@@ -201,6 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="write into a folder that already holds files"
     )
     masks.set_defaults(handler=_cmd_masks)
+
+    features = commands.add_parser(
+        "features",
+        help="DINOv2 features of the training views, lifted onto the Gaussians (.npy)",
+        description=_cmd_features.__doc__,
+        epilog=_FEATURES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    features.add_argument("scene", help="scene folder with Gaussians and training cameras")
+    features.add_argument(
+        "--checkpoint", required=True, metavar="PATH",
+        help="DINOv2 model folder (Hugging Face) or torch-hub checkpoint (.pth)",
+    )  # fmt: skip
+    features.add_argument("--out", required=True, metavar="FILE.npy", help="features to write")
+    features.add_argument("--dims", type=_positive_int, default=40, help="PCA dimensions")
+    features.add_argument(
+        "--max-side", type=_positive_int, default=640, metavar="PX",
+        help="long side of the per-view feature maps (default: %(default)s)",
+    )  # fmt: skip
+    features.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    features.add_argument("--no-cache", action="store_true", help="neither read nor fill the cache")
+    features.add_argument("--overwrite", action="store_true", help="replace an existing FILE.npy")
+    features.set_defaults(handler=_cmd_features)
 
     select = commands.add_parser(
         "select",
@@ -571,6 +598,17 @@ def _with_steps(method: object, name: str, steps: int) -> object:
     return dataclasses.replace(method, training=dataclasses.replace(training, steps=steps))
 
 
+def _with_features(method: object, name: str, path: Path) -> object:
+    """``method`` with its lifted features read from ``path`` (methods that take features)."""
+    from liftstudio.lift.features import FeatureFileSource
+
+    if not (dataclasses.is_dataclass(method) and hasattr(method, "features")):
+        raise UsageError(f"--features applies to methods that use features (coseg); not {name!r}")
+    if not path.is_file():
+        raise InputFileError(path, "does not exist; make it with 'liftstudio features'")
+    return dataclasses.replace(method, features=FeatureFileSource(path))
+
+
 def _cmd_lift(args: argparse.Namespace) -> int:
     """Lift per-view 2D label maps onto the Gaussians; write a labeled PLY and its sidecar."""
     from liftstudio.export.labeled_ply import check_output_path, sidecar_path, write_labeled_ply
@@ -587,6 +625,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     method = methods[args.method]
     if args.steps is not None:
         method = _with_steps(method, args.method, args.steps)
+    if args.features is not None:
+        method = _with_features(method, args.method, Path(args.features))
     out = Path(args.out)
     check_output_path(out, overwrite=args.overwrite)
     opened = open_scene(args.scene)
@@ -640,6 +680,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
             "images": images is not None,
             "backend": backend.name,
             "seed": args.seed,
+            **({"features": str(Path(args.features).resolve())} if args.features else {}),
             "seconds": round(seconds, 3),
             **_training_provenance(output),
         },
@@ -717,6 +758,52 @@ def _cmd_masks(args: argparse.Namespace) -> int:
         f"on average, in {result.seconds:.1f} s{cached}"
     )
     print(f"wrote {result.views} label maps and liftstudio_masks.json to {result.folder}")
+    return 0
+
+
+_FEATURES_HELP = """\
+DINOv2 (pip install 'liftstudio[dino]'; the weights are a local file or folder):
+  a Hugging Face model folder (config.json + model.safetensors, e.g. dinov2-small), or
+  an official torch-hub checkpoint dinov2_vit{s,b,l,g}14[_reg4]_pretrain.pth.
+  Every training view (rendered from the Gaussians where its image is missing) runs
+  through sliding windows (840 px crops, 200 px stride at 1008 px; scaled to the
+  image), the patch tokens are reduced by PCA to --dims eigenvalue-weighted
+  dimensions fitted over all views, upsampled to the view, and uplifted onto the
+  Gaussians. Runs on CUDA when present, else on the CPU. The per-view maps are cached
+  (float16) under $LIFTSTUDIO_CACHE_DIR/features.
+
+output: FILE.npy = float32 (N, dims), one row per Gaussian in the scene's order (zeros
+  for Gaussians no view sees); use it with 'liftstudio select --features FILE.npy'
+  or 'liftstudio lift --method coseg --features FILE.npy'.
+"""
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    """Compute DINOv2 features of a scene's training views and lift them onto its Gaussians."""
+    from liftstudio.sources.dino import DinoConfig
+    from liftstudio.sources.scene_features import scene_features
+    from liftstudio.sources.source_cache import FeatureCache
+
+    config = DinoConfig(pca_dims=args.dims, max_side=args.max_side)
+    with _ProgressLine("DINOv2 features") as progress:
+        result = scene_features(
+            args.scene,
+            args.out,
+            checkpoint=args.checkpoint,
+            config=config,
+            backend=args.backend,
+            overwrite=args.overwrite,
+            cache=None if args.no_cache else FeatureCache(),
+            progress=progress,
+        )
+    for line in result.notes:
+        print(line)
+    model = f"DINOv2 {result.architecture}" if result.architecture else "cached DINOv2 maps"
+    print(
+        f"{model}: {result.views} views -> {result.shape[0]:,} x {result.shape[1]} features "
+        f"in {result.seconds:.1f} s"
+    )
+    print(f"wrote {result.path}")
     return 0
 
 
