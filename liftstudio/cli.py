@@ -148,8 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lift.add_argument("scene", help="scene folder with training cameras (3DGS output, COLMAP...)")
     lift.add_argument(
-        "--masks", required=True, metavar="DIR", help="folder of per-view label maps (see below)"
+        "--masks", required=True, metavar="DIR", help="folder of per-view masks (see below)"
     )
+    lift.add_argument(
+        "--mask-format", default="auto", metavar="FORMAT",
+        help="layout of DIR: object-mask, label-maps, sam-json, saga, omniseg3d (default: auto)",
+    )  # fmt: skip
     lift.add_argument(
         "--method", default="vote", choices=_MethodNames(), metavar="METHOD",
         help="lifting method: %(choices)s (default: %(default)s)",
@@ -558,6 +562,12 @@ view's image name, never by order (DSC0001.JPG -> DSC0001.png or DSC0001.npy):
   Grouping's layout) is read from there. A map may be smaller or larger than its
   image if the aspect ratio is the same (the view is lifted at the map's size).
   'vote' needs ids that agree across views (object_mask, a video tracker, hand labels).
+  Other layouts, detected or named with --mask-format (overlapping masks are painted
+  larger first, so the smaller mask wins where they overlap; ids are per view):
+  sam-json   SAM automatic-mask output, <image>.json with COCO RLE segmentations
+  saga       SAGA sam_masks/<image>.pt, bool [M, H, W] (loaded with weights_only)
+  omniseg3d  OmniSeg3D sam/<image>.npz (indices + correlation)
+  Make masks with 'liftstudio masks' (felzenszwalb, slic, sam).
 
 output: OUT (.ply) = every column of the input PLY + 'instance' (int32, 0 = unlabeled)
   [+ 'confidence' (float32)], and beside it OUT-stem.instances.json: instance names,
@@ -616,7 +626,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     from liftstudio.render.registry import resolve_backend
     from liftstudio.scene.discovery import open_scene
     from liftstudio.sources.images import ViewImages
-    from liftstudio.sources.label_files import read_label_maps
+    from liftstudio.sources.mask_import import import_masks
 
     methods = lift_methods()
     if args.method not in methods:
@@ -639,10 +649,17 @@ def _cmd_lift(args: argparse.Namespace) -> int:
             "(3DGS output with cameras.json, COLMAP or nerfstudio), not a bare splat file",
         )
     check_output_path(out, overwrite=args.overwrite, input_path=opened.gaussians_path)
-    with _ProgressLine("reading label maps") as progress:
-        label_set = read_label_maps(args.masks, opened.cameras.train, progress=progress)
+    with _ProgressLine("reading masks") as progress:
+        label_set = import_masks(
+            args.masks, opened.cameras.train, format=args.mask_format, progress=progress
+        )
     for line in label_set.report.lines():
         print(line)
+    if args.method == "vote" and not label_set.associated:
+        raise UsageError(
+            f"'vote' needs ids that agree across views; {label_set.format} masks are numbered "
+            "per view: choose a method that associates them (codebook, unic, coseg, contrastive)"
+        )
     test_names = {c.name for c in opened.cameras.test} | {
         Path(c.name).stem for c in opened.cameras.test
     }
@@ -733,23 +750,20 @@ def _cmd_masks(args: argparse.Namespace) -> int:
         raise UsageError("import: needs a folder, e.g. --source import:path/to/object_mask")
     if args.checkpoint and source != "sam":
         raise UsageError("--checkpoint is only used with --source sam")
-    try:
-        with _ProgressLine(f"masks ({source})") as progress:
-            result = scene_masks(
-                args.scene,
-                source,
-                args.out,
-                checkpoint=args.checkpoint,
-                model_type=args.model_type,
-                import_format=args.format,
-                backend=args.backend,
-                max_side=args.max_side,
-                overwrite=args.overwrite,
-                cache=None if args.no_cache else MaskCache(),
-                progress=progress,
-            )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    with _ProgressLine(f"masks ({source})") as progress:
+        result = scene_masks(
+            args.scene,
+            source,
+            args.out,
+            checkpoint=args.checkpoint,
+            model_type=args.model_type,
+            import_format=args.format,
+            backend=args.backend,
+            max_side=args.max_side,
+            overwrite=args.overwrite,
+            cache=None if args.no_cache else MaskCache(),
+            progress=progress,
+        )
     for line in result.notes:
         print(line)
     cached = f", {result.cached} from the cache" if result.cached else ""

@@ -89,7 +89,8 @@ def test_bad_masks_folder_is_one_line_and_writes_nothing(scene, tmp_path):
     done = run("lift", str(folder), "--masks", str(tmp_path / "nope"), "--out", str(out))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"liftstudio: error: {tmp_path / 'nope'}: no such folder"
+        f"liftstudio: error: {tmp_path / 'nope'}: no such folder; pass the folder that holds "
+        "the masks"
     ]
     wrong = tmp_path / "wrong"
     wrong.mkdir()

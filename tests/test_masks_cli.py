@@ -131,3 +131,24 @@ def test_refuses_the_image_folder_and_scenes_without_cameras(tmp_path, capsys):
     shutil.copy(next((demo_dir() / "point_cloud").rglob("*.ply")), ply)
     assert main(["masks", str(ply), "--source", "slic", "--out", str(tmp_path / "o")]) != 0
     assert "no training cameras" in capsys.readouterr().err
+
+
+def test_lift_reads_saga_masks_and_refuses_vote_on_per_view_ids(tmp_path, demo, capsys):
+    import torch
+
+    opened, _ = demo
+    source = read_label_maps(demo_dir() / "masks" / "sam-like", opened.cameras.train)
+    saga = tmp_path / "saga" / "sam_masks"
+    saga.mkdir(parents=True)
+    for camera, label_map in zip(source.cameras, source.maps, strict=True):
+        ids = np.unique(label_map[label_map > 0])
+        torch.save(
+            torch.from_numpy(label_map[None] == ids[:, None, None]), saga / f"{camera.name}.pt"
+        )
+    args = ["lift", str(demo_dir()), "--masks", str(tmp_path / "saga")]
+    assert main([*args, "--method", "vote", "--out", str(tmp_path / "v.ply")]) == EXIT_USER_ERROR
+    assert "numbered per view" in capsys.readouterr().err
+    out = tmp_path / "c.ply"
+    assert main([*args, "--method", "contrastive", "--steps", "20", "--out", str(out)]) == 0
+    assert "saga masks: 24 of 24 cameras matched" in capsys.readouterr().out
+    assert out.exists()

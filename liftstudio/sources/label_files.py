@@ -13,6 +13,9 @@ the camera whose image is ``<name>``, ``<name>.jpg``, ``<name>.JPG``... (the cam
 name with or without its image suffix, or its image file's stem; ``<image>.jpg.png``
 works too; case is ignored when that is unambiguous). A folder that holds an
 ``object_mask/`` subfolder (Gaussian Grouping's layout) is read from that subfolder.
+The matching, listing and size checks are public (:func:`match_files`,
+:func:`list_mask_files`, :func:`check_map_size`, :func:`read_matched_files`): the mask
+importers of :mod:`liftstudio.sources.mask_import` reuse them.
 
 A map may differ in size from its camera's image when it is a uniform rescale (same
 aspect ratio up to a pixel of rounding): lifting then renders the view at the map's
@@ -22,9 +25,10 @@ file, negative ids — is an :class:`~liftstudio.errors.InputFileError` naming t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -42,6 +46,7 @@ OBJECT_MASK_FOLDER = "object_mask"
 
 _MAX_ID = np.iinfo(np.int32).max
 _PNG_MODES = {"L", "P", "1", "I", "I;16", "I;16L", "I;16B"}
+_T = TypeVar("_T")
 _FORMATS_HINT = (
     "label maps must be single-channel integer ids: an 8/16-bit greyscale PNG, an "
     "indexed-palette PNG or a 2D integer .npy"
@@ -89,7 +94,14 @@ class MatchReport:
     resized
         Maps read at a size other than their camera's (same aspect ratio).
     ignored_files
-        Files that are not label maps (suffix other than ``.png``/``.npy``).
+        Files that are not read (suffix other than :attr:`suffixes`).
+    format
+        The mask format read (``"label-maps"`` for :func:`read_label_maps`; see
+        :func:`liftstudio.sources.mask_import.mask_formats`).
+    suffixes
+        The file suffixes that format reads.
+    notes
+        Format-specific remarks, one sentence each (e.g. approximations made).
     """
 
     folder: Path
@@ -100,12 +112,16 @@ class MatchReport:
     unmatched_files: tuple[Path, ...]
     resized: tuple[ResizedMap, ...]
     ignored_files: tuple[Path, ...]
+    format: str = "label-maps"
+    suffixes: tuple[str, ...] = MAP_SUFFIXES
+    notes: tuple[str, ...] = ()
 
     def lines(self, max_names: int = 5) -> list[str]:
         """The report as short lines of text, naming at most ``max_names`` items per line."""
         where = f" ({self.layout} layout)" if self.layout != "flat" else ""
+        what = "label maps" if self.format == "label-maps" else f"{self.format} masks"
         lines = [
-            f"label maps: {self.matched} of {self.total_cameras} cameras matched "
+            f"{what}: {self.matched} of {self.total_cameras} cameras matched "
             f"in {self.folder}{where}"
         ]
         if self.missing:
@@ -126,9 +142,11 @@ class MatchReport:
             )
         if self.ignored_files:
             names = [f.name for f in self.ignored_files]
+            kinds = "/".join(self.suffixes)
             lines.append(
-                f"  ignored {len(names)} file(s) that are not .png/.npy: {_some(names, max_names)}"
+                f"  ignored {len(names)} file(s) that are not {kinds}: {_some(names, max_names)}"
             )
+        lines.extend(f"  {note}" for note in self.notes)
         return lines
 
 
@@ -223,21 +241,86 @@ def read_label_maps(
         unreadable, truncated, not single-channel integer ids, holds negative ids, or
         has an aspect ratio other than its camera's.
     """
-    folder, layout = _resolve_folder(Path(folder))
-    files, ignored = _list_files(folder)
-    assignment, unmatched = _match(files, cameras)
+    label_set, _ = read_matched_files(
+        folder,
+        cameras,
+        lambda path, _camera: (read_label_map(path), None),
+        progress=progress,
+        cancel=cancel,
+    )
+    return label_set
+
+
+def read_matched_files(
+    folder: str | Path,
+    cameras: Sequence[Camera],
+    read: Callable[[Path, Camera], tuple[np.ndarray, _T]],
+    *,
+    suffixes: tuple[str, ...] = MAP_SUFFIXES,
+    subfolder: str | None = OBJECT_MASK_FOLDER,
+    what: str = "label map",
+    format: str = "label-maps",
+    size_hint: str = "",
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[LabelMapSet, list[_T | None]]:
+    """Match the files of a folder to cameras by name and read each matched one.
+
+    The engine behind :func:`read_label_maps` and every mask importer: one file per
+    view, named after the view's image, read into one (H, W) int32 label map (plus
+    whatever else the reader returns), checked against its camera's size.
+
+    Parameters
+    ----------
+    folder
+        The folder of per-view files, or a folder holding ``subfolder``.
+    cameras
+        The cameras to match.
+    read
+        ``read(path, camera) -> (label_map, extra)``: the (H, W) int32 map of one file
+        and any per-view extra (a mask hierarchy...); ``camera`` is the file's camera.
+        It raises :class:`InputFileError` for a bad file.
+    suffixes
+        Lower-case file suffixes that are read; other files are reported as ignored.
+    subfolder
+        When ``folder`` holds a subfolder of this name, files are read from it.
+    what
+        The singular noun for one file in messages (``"label map"``).
+    format
+        The format name recorded in the report.
+    size_hint
+        Format-specific advice appended to the wrong-aspect-ratio error.
+    progress, cancel
+        One progress step per file read; cancelled between files.
+
+    Returns
+    -------
+    label_set : LabelMapSet
+        Every camera with its map or None, and the match report.
+    extras : list
+        Per camera, the reader's extra for its file, or None.
+
+    Raises
+    ------
+    InputFileError
+        As for :func:`read_label_maps`, and whatever ``read`` raises.
+    """
+    folder, layout = resolve_mask_folder(Path(folder), subfolder)
+    files, ignored = list_mask_files(folder, suffixes, what)
+    assignment, unmatched = match_files(files, cameras)
     if not assignment:
-        raise InputFileError(folder, _nothing_matched(files, cameras))
+        raise InputFileError(folder, nothing_matched_message(files, cameras, what, suffixes[0]))
     maps: list[np.ndarray | None] = [None] * len(cameras)
     sources: list[Path | None] = [None] * len(cameras)
+    extras: list[_T | None] = [None] * len(cameras)
     resized = []
     for done, (index, file) in enumerate(sorted(assignment.items()), start=1):
         check_cancelled(cancel)
-        label_map = read_label_map(file)
-        rescale = _check_size(file, label_map, cameras[index])
+        label_map, extra = read(file, cameras[index])
+        rescale = check_map_size(file, label_map.shape, cameras[index], hint=size_hint)
         if rescale is not None:
             resized.append(rescale)
-        maps[index], sources[index] = label_map, file
+        maps[index], sources[index], extras[index] = label_map, file, extra
         report(progress, done, len(assignment), f"read {file.name}")
     match_report = MatchReport(
         folder=folder,
@@ -248,8 +331,10 @@ def read_label_maps(
         unmatched_files=tuple(unmatched),
         resized=tuple(resized),
         ignored_files=tuple(ignored),
+        format=format,
+        suffixes=tuple(suffixes),
     )
-    return LabelMapSet(tuple(cameras), tuple(maps), tuple(sources), match_report)
+    return LabelMapSet(tuple(cameras), tuple(maps), tuple(sources), match_report), extras
 
 
 def read_label_map(path: str | Path) -> np.ndarray:
@@ -283,27 +368,63 @@ def read_label_map(path: str | Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- folders, names
-def _resolve_folder(folder: Path) -> tuple[Path, str]:
+def resolve_mask_folder(
+    folder: Path, subfolder: str | None = OBJECT_MASK_FOLDER
+) -> tuple[Path, str]:
+    """The folder that holds the per-view files, and its layout name.
+
+    Parameters
+    ----------
+    folder
+        What the user gave.
+    subfolder
+        A subfolder name that, when present in ``folder``, holds the files instead
+        (``object_mask`` for Gaussian Grouping); None to read ``folder`` itself.
+
+    Returns
+    -------
+    folder : Path
+        ``folder / subfolder`` when that exists, else ``folder``.
+    layout : str
+        ``subfolder`` when descended into, else ``"flat"``.
+
+    Raises
+    ------
+    InputFileError
+        When ``folder`` is missing or is not a folder.
+    """
     if not folder.exists():
         raise InputFileError(folder, "no such folder")
     if not folder.is_dir():
-        raise InputFileError(folder, "is not a folder; pass the folder that holds the label maps")
-    if (folder / OBJECT_MASK_FOLDER).is_dir():
-        return folder / OBJECT_MASK_FOLDER, OBJECT_MASK_FOLDER
+        raise InputFileError(folder, "is not a folder; pass the folder that holds the masks")
+    if subfolder is not None and (folder / subfolder).is_dir():
+        return folder / subfolder, subfolder
     return folder, "flat"
 
 
-def _list_files(folder: Path) -> tuple[list[Path], list[Path]]:
+def list_mask_files(
+    folder: Path, suffixes: tuple[str, ...] = MAP_SUFFIXES, what: str = "label map"
+) -> tuple[list[Path], list[Path]]:
+    """The files of ``folder`` with one of ``suffixes``, and the other (ignored) files.
+
+    Hidden files are skipped; both lists are sorted by name.
+
+    Raises
+    ------
+    InputFileError
+        When the folder cannot be listed, holds no such file (naming its subfolders),
+        or two files share a stem (``x.png`` and ``x.npy``: two files for one view).
+    """
     try:
         entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir())
     except OSError as exc:
         raise InputFileError(folder, f"cannot be listed ({exc.strerror or exc})") from None
-    files = [p for p in entries if p.suffix.lower() in MAP_SUFFIXES]
-    ignored = [p for p in entries if p.suffix.lower() not in MAP_SUFFIXES]
+    files = [p for p in entries if p.suffix.lower() in suffixes]
+    ignored = [p for p in entries if p.suffix.lower() not in suffixes]
     if not files:
-        subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir())
         hint = f"; it has subfolders {', '.join(subfolders[:5])}: pass one" if subfolders else ""
-        raise InputFileError(folder, f"holds no label maps (.png or .npy files){hint}")
+        raise InputFileError(folder, f"holds no {what}s ({' or '.join(suffixes)} files){hint}")
     by_stem: dict[str, Path] = {}
     for file in files:
         if file.stem in by_stem:
@@ -316,7 +437,8 @@ def _list_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return files, ignored
 
 
-def _camera_keys(camera: Camera) -> set[str]:
+def camera_keys(camera: Camera) -> set[str]:
+    """The names a file stem may use for ``camera`` (image name with and without suffix)."""
     keys = set().union(*camera_name_keys(camera.name.replace("\\", "/")))
     if camera.image_path is not None:
         keys |= {camera.image_path.name, camera.image_path.stem}
@@ -330,9 +452,28 @@ def _unambiguous(pairs: list[tuple[str, int]]) -> dict[str, int]:
     return {key: next(iter(ids)) for key, ids in owners.items() if len(ids) == 1}
 
 
-def _match(files: list[Path], cameras: Sequence[Camera]) -> tuple[dict[int, Path], list[Path]]:
-    """Assign files to camera indices by name; raise when two files claim one camera."""
-    pairs = [(key, i) for i, camera in enumerate(cameras) for key in _camera_keys(camera)]
+def match_files(
+    files: Sequence[Path], cameras: Sequence[Camera]
+) -> tuple[dict[int, Path], list[Path]]:
+    """Assign files to cameras by name, never by order.
+
+    ``<stem>.<suffix>`` belongs to the camera whose image is ``<stem>`` (with or
+    without its image suffix, or its image file's name or stem); ``<image>.jpg.png``
+    works too. Case is ignored when that is unambiguous.
+
+    Returns
+    -------
+    assignment : dict[int, Path]
+        Camera index → its file.
+    unmatched : list[Path]
+        Files that name no camera.
+
+    Raises
+    ------
+    InputFileError
+        When two files claim one camera.
+    """
+    pairs = [(key, i) for i, camera in enumerate(cameras) for key in camera_keys(camera)]
     exact = _unambiguous(pairs)
     folded = _unambiguous([(key.casefold(), i) for key, i in pairs])
     assignment: dict[int, Path] = {}
@@ -355,13 +496,20 @@ def _match(files: list[Path], cameras: Sequence[Camera]) -> tuple[dict[int, Path
     return assignment, unmatched
 
 
-def _nothing_matched(files: list[Path], cameras: Sequence[Camera]) -> str:
+def nothing_matched_message(
+    files: Sequence[Path],
+    cameras: Sequence[Camera],
+    what: str = "label map",
+    suffix: str = ".png",
+) -> str:
+    """The problem text for a folder whose files match no camera by name."""
     file_names = ", ".join(f.name for f in files[:3])
     camera_names = ", ".join(c.name for c in cameras[:3]) or "none"
+    example = strip_image_suffix(cameras[0].name) if cameras else "IMAGE"
     return (
-        f"no label map matches a camera by name (files: {file_names}...; cameras: "
-        f"{camera_names}...); maps must be named after the camera's image, e.g. "
-        f"{strip_image_suffix(cameras[0].name) if cameras else 'IMAGE'}.png"
+        f"no {what} matches a camera by name (files: {file_names}...; cameras: "
+        f"{camera_names}...); files must be named after the camera's image, e.g. "
+        f"{example}{suffix}"
     )
 
 
@@ -409,8 +557,33 @@ def _as_ids(path: Path, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.int32)
 
 
-def _check_size(path: Path, label_map: np.ndarray, camera: Camera) -> ResizedMap | None:
-    height, width = label_map.shape
+def check_map_size(
+    path: Path, shape: tuple[int, ...], camera: Camera, *, hint: str = ""
+) -> ResizedMap | None:
+    """Check a view's map size against its camera; a uniform rescale is accepted.
+
+    Parameters
+    ----------
+    path
+        The file the map came from (named in the error).
+    shape
+        ``(H, W)`` of the map.
+    camera
+        The camera it was matched to.
+    hint
+        Extra advice appended to the error (format-specific).
+
+    Returns
+    -------
+    ResizedMap or None
+        None when the sizes agree, the rescale to report otherwise.
+
+    Raises
+    ------
+    InputFileError
+        When the map has another aspect ratio than the camera's image.
+    """
+    height, width = int(shape[0]), int(shape[1])
     if (width, height) == (camera.width, camera.height):
         return None
     if not same_aspect((width, height), (camera.width, camera.height)):
@@ -418,8 +591,8 @@ def _check_size(path: Path, label_map: np.ndarray, camera: Camera) -> ResizedMap
             path,
             f"is {_size((width, height))} but camera {camera.name!r} is "
             f"{_size((camera.width, camera.height))}: another aspect ratio "
-            f"({width / height:.4g} vs {camera.width / camera.height:.4g}); a label map must "
-            "cover the whole image at its size or a uniform rescale of it",
+            f"({width / height:.4g} vs {camera.width / camera.height:.4g}); masks must "
+            "cover the whole image at its size or a uniform rescale of it" + hint,
         )
     return ResizedMap(path, camera.name, (width, height), (camera.width, camera.height))
 

@@ -58,7 +58,8 @@ class MaskStack:
     @property
     def areas(self) -> np.ndarray:
         """(M,) int64 pixel count of each mask."""
-        return self.masks.reshape(len(self.masks), -1).sum(axis=1, dtype=np.int64)
+        count, height, width = self.masks.shape  # explicit: reshape(0, -1) fails
+        return self.masks.reshape(count, height * width).sum(axis=1, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def mask_parents(stack: MaskStack, min_containment: float = 0.9) -> np.ndarray:
     parents = np.full(count, -1, dtype=np.int32)
     if count < 2:
         return parents
-    flat = sp.csr_matrix(stack.masks.reshape(count, -1), dtype=np.float32)
+    # int64 counts: float32 stops counting exactly past 2**24 pixels (a 17 MP image)
+    flat = sp.csr_matrix(stack.masks.reshape(count, -1), dtype=np.int64)
     overlap = (flat @ flat.T).toarray()
     areas = stack.areas.astype(np.float64)
     for child in range(count):

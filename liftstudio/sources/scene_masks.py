@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liftstudio import __version__
-from liftstudio.errors import InputFileError
+from liftstudio.errors import InputFileError, LiftStudioError
 from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import OpenedScene, open_scene
@@ -82,7 +82,7 @@ def automatic_source(
 
     Raises
     ------
-    ValueError
+    LiftStudioError
         For an unknown name, or ``sam`` without a checkpoint.
     """
     if name == "felzenszwalb":
@@ -91,12 +91,12 @@ def automatic_source(
         return SlicSource()
     if name == "sam":
         if checkpoint is None:
-            raise ValueError(
+            raise LiftStudioError(
                 "the sam source needs a SAM checkpoint file (e.g. sam_vit_h_4b8939.pth): "
                 "pass --checkpoint FILE"
             )
         return SamSource(checkpoint, model_type=model_type)
-    raise ValueError(
+    raise LiftStudioError(
         f"unknown mask source {name!r}; choose {', '.join(MASK_SOURCE_NAMES)} or {IMPORT_PREFIX}DIR"
     )
 
@@ -158,8 +158,8 @@ def scene_masks(
         Gaussians to render them, or a bad import folder or checkpoint.
     OutputFileError
         When ``out`` cannot be written (see :func:`.mask_writing.write_label_maps`).
-    ValueError
-        For an unknown source or ``max_side`` below 16.
+    LiftStudioError
+        For an unknown source, ``sam`` without a checkpoint, or ``max_side`` below 16.
     """
     start = time.perf_counter()
     say = say or (lambda line: None)
@@ -171,7 +171,7 @@ def scene_masks(
             "folder (3DGS output with cameras.json, COLMAP or nerfstudio)",
         )
     if max_side is not None and max_side < 16:
-        raise ValueError(f"max_side must be at least 16 pixels, got {max_side}")
+        raise LiftStudioError(f"max_side must be at least 16 pixels, got {max_side}")
     protected = sorted({p.parent for p in opened.images.values()})
     check_output_folder(out, overwrite=overwrite, protected_folders=protected)
     cameras = [_limited(camera, max_side) for camera in opened.cameras.train]
