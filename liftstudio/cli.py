@@ -191,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", metavar="FILE", help="SAM checkpoint (.pth) for --source sam"
     )
     masks.add_argument(
-        "--model-type", default="auto", choices=("auto", "vit_h", "vit_l", "vit_b"),
-        help="SAM model type (default: read from the checkpoint)",
+        "--model-type", choices=("auto", "vit_h", "vit_l", "vit_b"),
+        help="SAM model type (default: the config file's, else read from the checkpoint)",
     )  # fmt: skip
     masks.add_argument(
         "--format", default="auto", metavar="FORMAT",
@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     features.add_argument("scene", help="scene folder with Gaussians and training cameras")
     features.add_argument(
-        "--checkpoint", required=True, metavar="PATH",
-        help="DINOv2 model folder (Hugging Face) or torch-hub checkpoint (.pth)",
+        "--checkpoint", metavar="PATH",
+        help="DINOv2 model folder (Hugging Face) or torch-hub checkpoint (.pth); default: "
+        "[dino] checkpoint in the config file",
     )  # fmt: skip
     features.add_argument("--out", required=True, metavar="FILE.npy", help="features to write")
     features.add_argument("--dims", type=_positive_int, default=40, help="PCA dimensions")
@@ -744,19 +745,30 @@ def _cmd_masks(args: argparse.Namespace) -> int:
     """Make per-view 2D masks for a scene's training views (or import them) into a folder."""
     from liftstudio.sources.scene_masks import IMPORT_PREFIX, scene_masks
     from liftstudio.sources.source_cache import MaskCache
+    from liftstudio.user_config import config_path, load_user_config
 
     source = args.source
     if source.startswith(IMPORT_PREFIX) and not source[len(IMPORT_PREFIX) :]:
         raise UsageError("import: needs a folder, e.g. --source import:path/to/object_mask")
     if args.checkpoint and source != "sam":
         raise UsageError("--checkpoint is only used with --source sam")
+    checkpoint, model_type = args.checkpoint, args.model_type
+    if source == "sam":
+        settings = load_user_config()
+        checkpoint = checkpoint or settings.sam_checkpoint
+        model_type = model_type or settings.sam_model_type
+        if checkpoint is None:
+            raise UsageError(
+                "the sam source needs a SAM checkpoint file (e.g. sam_vit_h_4b8939.pth): pass "
+                f"--checkpoint FILE or set [sam] checkpoint in {config_path()}"
+            )
     with _ProgressLine(f"masks ({source})") as progress:
         result = scene_masks(
             args.scene,
             source,
             args.out,
-            checkpoint=args.checkpoint,
-            model_type=args.model_type,
+            checkpoint=checkpoint,
+            model_type=model_type or "auto",
             import_format=args.format,
             backend=args.backend,
             max_side=args.max_side,
@@ -797,13 +809,21 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from liftstudio.sources.dino import DinoConfig
     from liftstudio.sources.scene_features import scene_features
     from liftstudio.sources.source_cache import FeatureCache
+    from liftstudio.user_config import config_path, load_user_config
 
+    checkpoint = args.checkpoint or load_user_config().dino_checkpoint
+    if checkpoint is None:
+        raise UsageError(
+            "DINOv2 needs a model: pass --checkpoint PATH (a Hugging Face folder such as "
+            "dinov2-small, or dinov2_vits14_pretrain.pth) or set [dino] checkpoint in "
+            f"{config_path()}"
+        )
     config = DinoConfig(pca_dims=args.dims, max_side=args.max_side)
     with _ProgressLine("DINOv2 features") as progress:
         result = scene_features(
             args.scene,
             args.out,
-            checkpoint=args.checkpoint,
+            checkpoint=checkpoint,
             config=config,
             backend=args.backend,
             overwrite=args.overwrite,

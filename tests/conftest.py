@@ -23,3 +23,11 @@ def real_data() -> Path:
             "set LIFTSTUDIO_REAL_DATA to a folder holding them"
         )
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path_factory, monkeypatch):
+    """Tests never read the developer's own ``~/.config/liftstudio/config.toml``."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("LIFTSTUDIO_CONFIG", str(folder / "config.toml"))
+    return folder / "config.toml"

@@ -637,8 +637,13 @@ def test_masks_command_runs_sam_on_the_demo_scene(tiny, tmp_path, monkeypatch, c
     assert manifest["settings"]["checkpoint"].startswith(str(tiny[1].resolve()))
     read = read_label_maps(out, open_scene(demo_dir()).cameras.train)
     assert read.report.matched == 24 and all(m.shape == (72, 96) for m in read.maps)
-    # the second run loads no model: every view comes from the cache
-    assert main([*args[:-1], str(tmp_path / "again")]) == 0
+    # the second run takes the checkpoint from the settings file and loads no model:
+    # every view comes from the cache
+    import os
+
+    Path(os.environ["LIFTSTUDIO_CONFIG"]).write_text(f'[sam]\ncheckpoint = "{tiny[1]}"\n')
+    again = ["masks", str(demo_dir()), "--source", "sam", "--max-side", "96"]
+    assert main([*again, "--out", str(tmp_path / "again")]) == 0
     assert "24 from the cache" in capsys.readouterr().out
 
 
