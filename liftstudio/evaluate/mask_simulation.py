@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from liftstudio.sources.mask_stacks import paint_larger_first
 from liftstudio.sources.segmenters import FelzenszwalbConfig, felzenszwalb_segments
 
 #: The image size (height, width) that :attr:`MaskNoise.min_area` refers to by default.
@@ -300,12 +301,13 @@ def flatten_sam_masks(masks: Sequence[SamMask | dict], shape: tuple[int, int]) -
         if seg.shape != shape:
             raise ValueError(f"masks[{i}].segmentation has shape {seg.shape}, expected {shape}")
         segs.append(seg.astype(bool, copy=False))
-    areas = np.array([int(s.sum()) for s in segs], dtype=np.int64)
-    order = np.argsort(-areas, kind="stable")
-    out = np.zeros(shape, dtype=np.int32)
-    for new_id, i in enumerate(order, start=1):
-        out[segs[i]] = new_id
-    return out
+    if not segs:
+        return np.zeros(shape, dtype=np.int32)
+    painted = paint_larger_first(np.stack(segs))  # mask i has id i + 1
+    areas = np.array([int(seg.sum()) for seg in segs], dtype=np.int64)
+    rank = np.zeros(len(segs) + 1, dtype=np.int32)  # ids 1..M in painting order
+    rank[np.argsort(-areas, kind="stable") + 1] = np.arange(1, len(segs) + 1)
+    return rank[painted]
 
 
 def felzenszwalb_label_maps(

@@ -158,3 +158,38 @@ def training_images(
 
     sizes = [(camera.width, camera.height) for camera in cameras]
     return TrainingImages(ViewImages(paths, sizes, render_view), rendered)
+
+
+def scene_training_images(opened, cameras: Sequence, backend: str = "auto") -> TrainingImages:
+    """The images of ``cameras`` of an opened scene: files, or renders of its Gaussians.
+
+    Parameters
+    ----------
+    opened
+        A :class:`~liftstudio.scene.discovery.OpenedScene`.
+    cameras
+        The cameras to read (training cameras, possibly scaled).
+    backend
+        Render backend name for the views without an image file.
+
+    Raises
+    ------
+    InputFileError
+        When some camera has no image file and the scene has no Gaussians to render.
+    """
+    missing = [c.name for c in cameras if c.name not in opened.images]
+    if not missing:
+        return training_images(cameras, opened.images)
+    if opened.gaussians is None:
+        raise InputFileError(
+            opened.path,
+            f"has no image for {len(missing)} training camera(s) (e.g. {missing[0]!r}) and no "
+            "trained Gaussians to render them from; add the images folder",
+        )
+    from liftstudio.render.registry import resolve_backend
+
+    engine = resolve_backend(backend)
+    gaussians = opened.gaussians
+    return training_images(
+        cameras, opened.images, render=lambda camera: engine.render(gaussians, camera).rgb
+    )

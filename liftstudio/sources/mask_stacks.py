@@ -105,14 +105,21 @@ def flatten_masks(stack: MaskStack, *, min_containment: float = 0.9) -> FlatMask
     """
     if not 0.0 < min_containment <= 1.0:
         raise ValueError(f"min_containment must be in (0, 1], got {min_containment}")
-    masks = stack.masks
-    height, width = stack.shape
-    label_map = np.zeros((height, width), dtype=np.int32)
-    areas = stack.areas
-    order = np.argsort(-areas, kind="stable")
-    for index in order:
-        label_map[masks[index]] = index + 1
+    label_map = paint_larger_first(stack.masks)
     return FlatMasks(label_map=label_map, parents=mask_parents(stack, min_containment))
+
+
+def paint_larger_first(masks: np.ndarray) -> np.ndarray:
+    """Paint (M, H, W) bool masks from the largest to the smallest; mask ``i`` gets id ``i + 1``.
+
+    Ties in area are painted in stack order, so the later mask wins; 0 where no mask is.
+    """
+    count, height, width = masks.shape
+    areas = masks.reshape(count, height * width).sum(axis=1, dtype=np.int64)
+    label_map = np.zeros((height, width), dtype=np.int32)
+    for index in np.argsort(-areas, kind="stable"):
+        label_map[masks[index]] = index + 1
+    return label_map
 
 
 def mask_parents(stack: MaskStack, min_containment: float = 0.9) -> np.ndarray:

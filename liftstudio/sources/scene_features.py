@@ -121,7 +121,7 @@ def scene_features(
     from liftstudio.lift.features import features_from_maps
     from liftstudio.render.registry import resolve_backend
     from liftstudio.sources.dino import DinoConfig, dino_feature_maps, load_dino
-    from liftstudio.sources.images import training_images
+    from liftstudio.sources.images import scene_training_images
 
     start = time.perf_counter()
     config = config or DinoConfig()
@@ -141,9 +141,7 @@ def scene_features(
     engine = resolve_backend(backend)
     gaussians = opened.gaussians
     cameras = list(opened.cameras.train)
-    images = training_images(
-        cameras, opened.images, render=lambda camera: engine.render(gaussians, camera).rgb
-    )
+    images = scene_training_images(opened, cameras, backend)
     notes = [images.note()] if images.note() else []
     identity = json.dumps(
         {

@@ -22,7 +22,7 @@ from liftstudio.errors import InputFileError, LiftStudioError
 from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import OpenedScene, open_scene
-from liftstudio.sources.images import TrainingImages, training_images
+from liftstudio.sources.images import scene_training_images
 from liftstudio.sources.mask_generation import (
     MASK_SOURCE_NAMES,
     FelzenszwalbSource,
@@ -194,7 +194,7 @@ def scene_masks(
         settings: dict = {"folder": str(Path(folder).resolve()), "format": imported.format}
     else:
         mask_source = automatic_source(source, checkpoint=checkpoint, model_type=model_type)
-        images = _images(opened, cameras, backend)
+        images = scene_training_images(opened, cameras, backend)
         rendered = images.rendered
         if images.note():
             notes.append(images.note())
@@ -249,24 +249,4 @@ def _limited(camera: Camera, max_side: int | None) -> Camera:
     factor = max_side / max(camera.width, camera.height)
     return camera.scaled_to(
         max(1, round(camera.width * factor)), max(1, round(camera.height * factor))
-    )
-
-
-def _images(opened: OpenedScene, cameras: list[Camera], backend_name: str) -> TrainingImages:
-    """Each camera's image file, or a render of the Gaussians where there is none."""
-    missing = [c.name for c in cameras if c.name not in opened.images]
-    if not missing:
-        return training_images(cameras, opened.images)
-    if opened.gaussians is None:
-        raise InputFileError(
-            opened.path,
-            f"has no image for {len(missing)} training camera(s) (e.g. {missing[0]!r}) and no "
-            "trained Gaussians to render them from; add the images folder",
-        )
-    from liftstudio.render.registry import resolve_backend
-
-    engine = resolve_backend(backend_name)
-    gaussians = opened.gaussians
-    return training_images(
-        cameras, opened.images, render=lambda camera: engine.render(gaussians, camera).rgb
     )
