@@ -23,7 +23,6 @@ names default to ``instance_<id>`` and colours to :func:`instance_colour`.
 
 from __future__ import annotations
 
-import colorsys
 import json
 import os
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ import numpy as np
 from liftstudio import __version__
 from liftstudio.errors import InputFileError, OutputFileError, SceneDataError
 from liftstudio.fileio import atomic_output
+from liftstudio.labels.palette import instance_colour
 from liftstudio.scene.formats import read_gaussians, write_ply
 from liftstudio.scene.gaussians import GaussianScene
 
@@ -46,7 +46,6 @@ SIDECAR_SUFFIX = ".instances.json"
 SIDECAR_FORMAT = "liftstudio.instances"
 SIDECAR_VERSION = 1
 
-_GOLDEN = 0.618033988749895
 _MAX_ID = int(np.iinfo(np.int32).max)
 
 InstanceSpec = str | Mapping[str, Any]
@@ -130,28 +129,6 @@ def sidecar_path(ply_path: str | Path) -> Path:
     """The sidecar of a labeled PLY: ``labeled.ply`` → ``labeled.instances.json``."""
     ply_path = Path(ply_path)
     return ply_path.with_name(ply_path.stem + SIDECAR_SUFFIX)
-
-
-def instance_colour(instance_id: int) -> tuple[int, int, int]:
-    """A deterministic colour per id, distinct for nearby ids (golden-ratio hue steps).
-
-    Parameters
-    ----------
-    instance_id
-        Instance id; 0 (unlabeled) is grey.
-
-    Returns
-    -------
-    tuple of int
-        ``(r, g, b)`` in 0-255.
-    """
-    if instance_id == 0:
-        return (128, 128, 128)
-    hue = (instance_id * _GOLDEN) % 1.0
-    saturation = (0.85, 0.6, 0.95)[instance_id % 3]
-    value = (0.95, 0.75)[(instance_id // 3) % 2]
-    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
-    return (round(r * 255), round(g * 255), round(b * 255))
 
 
 def instance_table(

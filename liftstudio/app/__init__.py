@@ -1,0 +1,1 @@
+"""The desktop app: the only Qt code (main window, viewport, panels, background jobs)."""
