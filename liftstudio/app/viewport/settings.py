@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ViewMode(str, Enum):
+class ViewMode(StrEnum):
     """What colour each splat gets."""
 
     COLOUR = "colour"
