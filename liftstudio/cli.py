@@ -7,7 +7,6 @@ and the problem and exit with status 2; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -601,82 +600,32 @@ def _training_provenance(output: object) -> dict:
                          "final_losses": losses}}  # fmt: skip
 
 
-def _with_steps(method: object, name: str, steps: int) -> object:
-    """``method`` with ``training.steps`` replaced (learned methods only)."""
-    training = getattr(method, "training", None)
-    if not (dataclasses.is_dataclass(method) and hasattr(training, "steps")):
-        raise UsageError(f"--steps applies to learned methods; {name!r} does not train")
-    return dataclasses.replace(method, training=dataclasses.replace(training, steps=steps))
-
-
-def _with_features(method: object, name: str, path: Path) -> object:
-    """``method`` with its lifted features read from ``path`` (methods that take features)."""
-    from liftstudio.lift.features import FeatureFileSource
-
-    if not (dataclasses.is_dataclass(method) and hasattr(method, "features")):
-        raise UsageError(f"--features applies to methods that use features (coseg); not {name!r}")
-    if not path.is_file():
-        raise InputFileError(path, "does not exist; make it with 'liftstudio features'")
-    return dataclasses.replace(method, features=FeatureFileSource(path))
-
-
 def _cmd_lift(args: argparse.Namespace) -> int:
     """Lift per-view 2D label maps onto the Gaussians; write a labeled PLY and its sidecar."""
     from liftstudio.export.labeled_ply import check_output_path, sidecar_path, write_labeled_ply
-    from liftstudio.lift.registry import LiftInputs, lift_methods
-    from liftstudio.render.registry import resolve_backend
+    from liftstudio.lift.scene_lift import configured_method, prepare_lift
     from liftstudio.scene.discovery import open_scene
-    from liftstudio.sources.images import ViewImages
-    from liftstudio.sources.mask_import import import_masks
 
-    methods = lift_methods()
-    if args.method not in methods:
-        available = ", ".join(sorted(methods)) or "none"
-        raise UsageError(f"no lifting method named {args.method!r} (available: {available})")
-    method = methods[args.method]
-    if args.steps is not None:
-        method = _with_steps(method, args.method, args.steps)
-    if args.features is not None:
-        method = _with_features(method, args.method, Path(args.features))
+    method = configured_method(args.method, steps=args.steps, features=args.features)
     out = Path(args.out)
     check_output_path(out, overwrite=args.overwrite)
     opened = open_scene(args.scene)
-    if opened.gaussians is None:
-        raise InputFileError(opened.path, "holds no trained Gaussians to label")
-    if opened.cameras is None or not opened.cameras.train:
-        raise InputFileError(
-            opened.path,
-            "has no training cameras: lifting needs them; open the scene folder "
-            "(3DGS output with cameras.json, COLMAP or nerfstudio), not a bare splat file",
-        )
-    check_output_path(out, overwrite=args.overwrite, input_path=opened.gaussians_path)
+    if opened.gaussians is not None:
+        check_output_path(out, overwrite=args.overwrite, input_path=opened.gaussians_path)
     with _ProgressLine("reading masks") as progress:
-        label_set = import_masks(
-            args.masks, opened.cameras.train, format=args.mask_format, progress=progress
+        prepared = prepare_lift(
+            opened,
+            args.masks,
+            method_name=args.method,
+            mask_format=args.mask_format,
+            backend=args.backend,
+            seed=args.seed,
+            progress=progress,
         )
-    for line in label_set.report.lines():
+    for line in prepared.notes:
         print(line)
-    if args.method == "vote" and not label_set.associated:
-        raise UsageError(
-            f"'vote' needs ids that agree across views; {label_set.format} masks are numbered "
-            "per view: choose a method that associates them (codebook, unic, coseg, contrastive)"
-        )
-    test_names = {c.name for c in opened.cameras.test} | {
-        Path(c.name).stem for c in opened.cameras.test
-    }
-    held_out = [f for f in label_set.report.unmatched_files if f.stem in test_names]
-    if held_out:
-        print(f"  ({len(held_out)} of the unmatched files are for held-out test views)")
-    cameras, maps = label_set.matched_cameras, label_set.matched_maps
-    image_paths = [opened.images.get(label_set.cameras[i].name) for i in label_set.matched_indices]
-    images = None
-    if all(p is not None for p in image_paths):
-        images = ViewImages(image_paths, [(c.width, c.height) for c in cameras])
-    else:
-        found = sum(p is not None for p in image_paths)
-        print(f"training images: {found} of {len(cameras)} found; lifting without images")
-    backend = resolve_backend(args.backend)
-    inputs = LiftInputs(opened.gaussians, cameras, maps, images, backend, seed=args.seed)
+    inputs, label_set = prepared.inputs, prepared.masks
+    cameras, images, backend = inputs.cameras, inputs.images, inputs.backend
     start = time.perf_counter()
     with _ProgressLine(f"lifting ({args.method}, {backend.name} backend)") as progress:
         output = method(inputs, progress=progress)
