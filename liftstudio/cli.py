@@ -32,8 +32,15 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
+    """Run the command line; returns the process exit status.
+
+    Without a command (``liftstudio``, ``liftstudio PATH``, ``liftstudio --demo``) the
+    desktop app starts; only then is Qt imported.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if _wants_app(argv, parser):
+        return _run_app(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -54,6 +61,67 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
             EXIT_INTERNAL_ERROR,
         )
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:  # argparse keeps subcommands in its private actions
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _wants_app(argv: list[str], parser: argparse.ArgumentParser) -> bool:
+    """Whether ``argv`` names no command (the app) rather than a command-line tool."""
+    if any(a in ("-h", "--help", "--version") for a in argv[:1]):
+        return False
+    first = next((a for a in argv if a != "--debug"), None)
+    return first is None or first not in _command_names(parser)
+
+
+def app_parser() -> argparse.ArgumentParser:
+    """Arguments of the desktop app (``liftstudio`` without a command)."""
+    parser = argparse.ArgumentParser(
+        prog="liftstudio",
+        description="Open the LiftStudio desktop app (commands: liftstudio --help).",
+    )
+    parser.add_argument("path", nargs="?", help="a .ply/.splat file or a scene folder to open")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo and lift it")
+    parser.add_argument(
+        "--screenshot", metavar="PNG",
+        help="wait for the first full frame (with --demo: and its labels), save a PNG of the "
+        "window (replacing the file) and exit",
+    )  # fmt: skip
+    parser.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH",
+                        help="window size (default: 1280x800)")  # fmt: skip
+    parser.add_argument("--debug", action="store_true", help="show debug logs")
+    return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if width < 64 or height < 64:
+        raise argparse.ArgumentTypeError(f"the window must be at least 64x64, got {text!r}")
+    return width, height
+
+
+def _run_app(argv: list[str]) -> int:
+    args = app_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="liftstudio: %(levelname)s: %(message)s",
+    )
+    if args.demo and args.path:
+        print("error: give a PATH or --demo, not both", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if args.path and not Path(args.path).exists():
+        print(f"error: {args.path}: no such file or folder", file=sys.stderr)
+        return EXIT_USER_ERROR
+    from liftstudio.app.launch import run_app
+
+    return run_app(args.path, demo=args.demo, screenshot=args.screenshot, size=args.size)
 
 
 def build_parser() -> argparse.ArgumentParser:

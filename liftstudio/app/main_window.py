@@ -1,0 +1,344 @@
+"""The main window: welcome page or viewport in the middle, dock panels around it.
+
+Everything slow (opening a scene, lifting) runs as a background job; the window only
+starts jobs and applies their results. A cancelled or failed lift leaves the labels as
+they were; a failed job shows its error in a dialog and in the Jobs panel's log.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from liftstudio import __version__
+from liftstudio.app.document import SceneDocument
+from liftstudio.app.jobs import Job, JobQueue, JobsPanel, show_job_error
+from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
+from liftstudio.app.panels import InstancesPanel, ScenePanel, ViewsPanel
+from liftstudio.app.recent_files import RecentFiles
+from liftstudio.app.viewport.gl_viewport import SplatViewport
+from liftstudio.app.welcome import WelcomePage
+from liftstudio.jobs import CancelToken, ProgressCallback
+from liftstudio.scene.discovery import OpenedScene, open_scene
+
+log = logging.getLogger(__name__)
+
+SCENE_FILE_FILTER = "Gaussian splats (*.ply *.splat *.compressed.ply);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """LiftStudio's main window.
+
+    Parameters
+    ----------
+    settings
+        Where recent files and the window layout are kept (default: the user's).
+
+    Signals
+    -------
+    documentChanged(object)
+        A scene was opened (the new :class:`SceneDocument`) or closed (None).
+    labelsApplied(object)
+        A finished lift's labels are now in the document (the job's result).
+    """
+
+    documentChanged = Signal(object)
+    labelsApplied = Signal(object)
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LiftStudio")
+        self.resize(1280, 800)
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("LiftStudio", "LiftStudio")
+        self.recent = RecentFiles(self.settings, parent=self)
+        self.document: SceneDocument | None = None
+        self.jobs = JobQueue(self)
+        self.viewport = SplatViewport()
+        self.welcome = WelcomePage(self.recent)
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.welcome)
+        self.centre.addWidget(self.viewport)
+        self.setCentralWidget(self.centre)
+        self.scene_panel = ScenePanel()
+        self.views_panel = ViewsPanel()
+        self.instances_panel = InstancesPanel()
+        self.jobs_panel = JobsPanel(self.jobs)
+        self.docks = {
+            "Scene": self._dock("Scene", self.scene_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "Instances": self._dock(
+                "Instances", self.instances_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+            ),
+            "Views": self._dock("Views", self.views_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "Jobs": self._dock("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self._status_scene = QLabel()
+        self._status_gl = QLabel()
+        self.statusBar().addWidget(self._status_scene, 1)
+        self.statusBar().addPermanentWidget(self._status_gl)
+        self._build_menus()
+        self._connect()
+        self._set_document(None)
+
+    # ------------------------------------------------------------------ layout
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(
+            file_menu, "&Open scene file…", self.choose_file, QKeySequence.StandardKey.Open
+        )
+        self._action(file_menu, "Open scene &folder…", self.choose_folder, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &demo", self.open_demo)
+        self.recent_menu = file_menu.addMenu("&Recent scenes")
+        self.recent.changed.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        self.close_action = self._action(file_menu, "&Close scene", self.close_scene, "Ctrl+W")
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        lift_menu = self.menuBar().addMenu("&Lift")
+        self.lift_action = self._action(lift_menu, "&Lift masks…", self.choose_lift, "Ctrl+L")
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "&Frame selection", self.viewport.frame_selection, "F")
+        self._action(view_menu, "&Reset view", self.viewport.reset_view, "Shift+F")
+        view_menu.addSeparator()
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Controls", self.show_controls)
+        self._action(help_menu, "&About LiftStudio", self.show_about)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for path in paths:
+            action = self.recent_menu.addAction(str(path))
+            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(self.recent.clear)
+
+    def _connect(self) -> None:
+        self.welcome.openFileRequested.connect(self.choose_file)
+        self.welcome.openFolderRequested.connect(self.choose_folder)
+        self.welcome.openDemoRequested.connect(self.open_demo)
+        self.welcome.openPathRequested.connect(self.open_path)
+        self.scene_panel.settingsChanged.connect(self.viewport.set_settings)
+        self.views_panel.snapRequested.connect(self.snap_to_training_camera)
+        self.viewport.glInfo.connect(self._status_gl.setText)
+        self.jobs.jobAdded.connect(self._watch_job)
+
+    # ------------------------------------------------------------------ opening
+    def choose_file(self) -> None:
+        """Ask for a splat file and open it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open scene file", "", SCENE_FILE_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def choose_folder(self) -> None:
+        """Ask for a scene folder (3DGS output, COLMAP, nerfstudio) and open it."""
+        path = QFileDialog.getExistingDirectory(self, "Open scene folder")
+        if path:
+            self.open_path(Path(path))
+
+    def open_demo(self, *, lift: bool = True) -> Job:
+        """Open the built-in demo scene and, with ``lift``, lift its masks right away."""
+        from liftstudio.evaluate.demo_scene import DEMO_NOISE, demo_dir
+
+        folder = demo_dir()
+        masks = folder / "masks" / DEMO_NOISE
+        then = (lambda: self.start_lift(LiftRequest(masks, "vote"))) if lift else None
+        return self.open_path(folder, then=then, remember=False)
+
+    def open_path(self, path: str | Path, *, then=None, remember: bool = True) -> Job:
+        """Open a scene in the background; the current one stays until it has loaded.
+
+        Parameters
+        ----------
+        path
+            A splat file or a scene folder.
+        then
+            Called (without arguments) once the scene is shown.
+        remember
+            Add it to the recent files.
+        """
+        path = Path(path)
+
+        def load(progress: ProgressCallback, cancel: CancelToken) -> OpenedScene:
+            progress(0, 1, f"reading {path}")
+            opened = open_scene(path)
+            if opened.gaussians is None:
+                from liftstudio.errors import InputFileError
+
+                raise InputFileError(path, "holds no trained Gaussians (only cameras or images)")
+            progress(1, 1, f"{len(opened.gaussians):,} Gaussians")
+            return opened
+
+        def show(opened: OpenedScene) -> None:
+            self._set_document(SceneDocument(opened, self))
+            if remember:
+                self.recent.add(path)
+            if then is not None:
+                then()
+
+        return self.jobs.submit(f"Open {path.name}", load, on_success=show)
+
+    def close_scene(self) -> None:
+        """Close the open scene (back to the welcome page)."""
+        self._set_document(None)
+
+    def _set_document(self, document: SceneDocument | None) -> None:
+        old = self.document
+        self.document = document
+        self.viewport.set_document(document)
+        self.scene_panel.set_document(document)
+        self.views_panel.set_document(document)
+        self.instances_panel.set_document(document)
+        self.centre.setCurrentWidget(self.viewport if document else self.welcome)
+        self.close_action.setEnabled(document is not None)
+        self.lift_action.setEnabled(document is not None)
+        if document is None:
+            self.setWindowTitle("LiftStudio")
+            self._status_scene.setText("No scene open")
+        else:
+            self.setWindowTitle(f"{document.title} — LiftStudio")
+            self._status_scene.setText(
+                f"{document.path}: {len(document.gaussians):,} Gaussians, "
+                f"{len(document.train_cameras)} training cameras"
+            )
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        self.documentChanged.emit(document)
+
+    def snap_to_training_camera(self, index: int) -> None:
+        """Look through training camera ``index``."""
+        if self.document is not None and 0 <= index < len(self.document.train_cameras):
+            self.viewport.snap_to_camera(self.document.train_cameras[index])
+
+    # ------------------------------------------------------------------ lifting
+    def choose_lift(self) -> None:
+        """Ask which masks and method to lift with, then start the job."""
+        if self.document is None:
+            return
+        masks = self.document.path / "masks" if self.document.path.is_dir() else None
+        dialog = LiftDialog(self, masks=masks if masks and masks.is_dir() else None)
+        if dialog.exec() == LiftDialog.DialogCode.Accepted:
+            self.start_lift(dialog.request())
+
+    def start_lift(self, request: LiftRequest) -> Job:
+        """Lift ``request.masks`` onto the open scene in the background.
+
+        The labels are replaced only when the job succeeds and the same scene is still
+        open; cancelling or failing leaves them untouched.
+        """
+        from liftstudio.lift.scene_lift import configured_method, prepare_lift
+
+        document = self.document
+        if document is None:
+            raise RuntimeError("open a scene before lifting")
+        opened = document.opened
+
+        def lift(progress: ProgressCallback, cancel: CancelToken):
+            method = configured_method(request.method, steps=request.steps)
+            prepared = prepare_lift(
+                opened, request.masks, method_name=request.method,
+                mask_format=request.mask_format, progress=progress,
+            )  # fmt: skip
+            for note in prepared.notes:
+                progress(0, 1, note.strip())
+            return method(prepared.inputs, progress=progress, cancel=cancel)
+
+        def apply(output) -> None:
+            if self.document is not document:
+                log.info("lift finished after its scene was closed; result dropped")
+                return
+            document.labels.replace_all(output.labels, source=f"lift:{request.method}")
+            self.views_panel.set_masks_folder(request.masks)
+            self.labelsApplied.emit(output)
+
+        return self.jobs.submit(f"Lift ({request.method}) {request.masks.name}", lift,
+                                on_success=apply)  # fmt: skip
+
+    def _watch_job(self, job: Job) -> None:
+        job.failed.connect(lambda _message, _details, j=job: self._job_failed(j))
+
+    def _job_failed(self, job: Job) -> None:
+        self.docks["Jobs"].show()
+        self._error_box = show_job_error(self, job)
+
+    # ------------------------------------------------------------------ misc
+    def show_controls(self) -> None:
+        """Explain the viewport's mouse and keyboard controls."""
+        QMessageBox.information(
+            self,
+            "Viewport controls",
+            "Left drag: orbit    Right/middle drag or Shift+left: pan    Wheel: zoom\n"
+            "Double-click: orbit about the point under the cursor\n"
+            "W/A/S/D: fly    Q/E: down/up    Shift: faster\n"
+            "F: frame the selection    Shift+F: reset the view\n"
+            "Views panel: double-click a camera to look through it",
+        )
+
+    def show_about(self) -> None:
+        """Version and what the viewport runs on."""
+        QMessageBox.about(
+            self,
+            "About LiftStudio",
+            f"LiftStudio {__version__}\nOpenGL: {self.viewport.gl_description or 'not started'}",
+        )
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept dragged local files and folders."""
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Open the first dropped file or folder."""
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(Path(url.toLocalFile()))
+                event.acceptProposedAction()
+                return
+
+    # ------------------------------------------------------------------ closing
+    def shutdown(self) -> bool:
+        """Cancel jobs and stop every background thread; True when all have ended."""
+        ended = self.jobs.shutdown()
+        self.views_panel.shutdown()
+        self.viewport.shutdown()
+        return ended
+
+    def closeEvent(self, event) -> None:
+        """Stop background work before the window goes."""
+        self.shutdown()
+        super().closeEvent(event)
