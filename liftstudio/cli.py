@@ -358,6 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--repeats", type=_positive_int, default=3)
     io.add_argument("--json", action="store_true", help="print JSON instead of text")
     io.set_defaults(handler=_cmd_bench_io)
+    bench_viewport = benches.add_parser(
+        "viewport", help="viewport frame rate and depth-sort time (biker and 1M, 1920x1080)"
+    )
+    bench_viewport.add_argument("--scene", help="Gaussian file to use instead of biker")
+    bench_viewport.add_argument("--size", type=_size, default=(1920, 1080), metavar="WxH")
+    bench_viewport.add_argument("--frames", type=_positive_int, default=12)
+    bench_viewport.add_argument(
+        "--large", type=int, default=1_000_000, help="Gaussians of the generated scene (0: skip)"
+    )
+    bench_viewport.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_viewport.set_defaults(handler=_cmd_bench_viewport)
+
     bench_render = benches.add_parser(
         "render", help="render, uplift and operator-row speed (biker, 24 views, 640x480)"
     )
@@ -507,6 +519,32 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
         progress=progress,
     )
     print(json.dumps(result, indent=2) if args.json else format_render_report(result))
+    return 0
+
+
+def _cmd_bench_viewport(args: argparse.Namespace) -> int:
+    """Time the viewport's depth sort and frames on biker and on 1M generated Gaussians."""
+    from liftstudio.app.viewport.bench_viewport import (
+        NoOpenGLError,
+        format_viewport_report,
+        run_viewport_benchmark,
+    )
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    try:
+        result = run_viewport_benchmark(
+            scene_path=Path(args.scene) if args.scene else None,
+            size=args.size,
+            frames=args.frames,
+            large=args.large,
+            progress=progress,
+        )
+    except NoOpenGLError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(result, indent=2) if args.json else format_viewport_report(result))
     return 0
 
 
