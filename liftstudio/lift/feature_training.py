@@ -9,6 +9,8 @@ cancel and a loss log (:class:`TrainingHistory`), which the app draws as a live 
 
 from __future__ import annotations
 
+import re
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ from liftstudio.lift.training_views import PixelBatch, TrainingSet
 
 StepFunction = Callable[[int], dict[str, float]]
 """``step(index) -> {loss name: value}``: one optimisation step."""
+
+STEP_MESSAGE_FORMAT = "{what}: step {done}/{total}, loss {loss:.4f}"
+"""The progress message of :func:`run_steps`; :func:`loss_from_message` parses it back."""
 
 
 @dataclass
@@ -190,10 +195,56 @@ def run_steps(
         if (index + 1) % every == 0 or index + 1 == steps:
             history.seconds = time.perf_counter() - start
             total = history.last("total", every)
-            message = f"{what}: step {index + 1}/{steps}, loss {total:.4f}"
+            message = STEP_MESSAGE_FORMAT.format(what=what, done=index + 1, total=steps, loss=total)
             report(progress, index + 1, steps, message)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def loss_from_message(message: str) -> float | None:
+    """The loss in a progress message of :func:`run_steps`, or None for any other message.
+
+    Parameters
+    ----------
+    message
+        A progress message (``"codebook: step 40/400, loss 0.1234"``).
+
+    Returns
+    -------
+    float or None
+        The loss (NaN when the step function logs no ``"total"`` loss); None when
+        ``message`` is not in :data:`STEP_MESSAGE_FORMAT`.
+
+    Examples
+    --------
+    >>> loss_from_message("codebook: step 40/400, loss 0.1234")
+    0.1234
+    >>> loss_from_message("rendering view 3/10") is None
+    True
+    """
+    match = _STEP_MESSAGE_PATTERN.fullmatch(message)
+    return float(match["loss"]) if match else None
+
+
+_FIELD_PATTERNS = {
+    "what": r".*",
+    "done": r"\d+",
+    "total": r"\d+",
+    "loss": r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)",
+}
+
+
+def _message_pattern(message_format: str) -> re.Pattern[str]:
+    """A regex matching ``message_format``'s output, one named group per field."""
+    parts = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(message_format):
+        parts.append(re.escape(literal))
+        if name is not None:
+            parts.append(f"(?P<{name}>{_FIELD_PATTERNS[name]})")
+    return re.compile("".join(parts))
+
+
+_STEP_MESSAGE_PATTERN = _message_pattern(STEP_MESSAGE_FORMAT)
 
 
 def adam(parameters: list[torch.Tensor], learning_rates: list[float]) -> torch.optim.Adam:
