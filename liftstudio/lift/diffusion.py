@@ -793,7 +793,7 @@ def _normalised_system(fgraph: FeatureGraph, edge_scale: float, alpha: float) ->
 
 
 # ---------------------------------------------------------------------------- numba kernels
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _edge_sq_distances(features, neighbors, start, stop, out):  # pragma: no cover - numba
     k = neighbors.shape[1]
     d = features.shape[1]
@@ -807,7 +807,7 @@ def _edge_sq_distances(features, neighbors, start, stop, out):  # pragma: no cov
             out[i, e] = total
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _block_dependencies(neighbors, block):  # pragma: no cover - numba
     """CSR of, per block of ``block`` rows, the blocks holding their neighbours."""
     n, k = neighbors.shape
@@ -839,7 +839,7 @@ def _block_dependencies(neighbors, block):  # pragma: no cover - numba
     return ptr, deps
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_max(values, block):  # pragma: no cover - numba
     blocks = (values.size + block - 1) // block
     out = np.zeros(blocks, dtype=np.float32)
@@ -850,7 +850,7 @@ def _block_max(values, block):  # pragma: no cover - numba
     return out
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _transition(neighbors, edge_sq, inv_scale, gate, coef):  # pragma: no cover - numba
     """``coef[i, e] = gate_i · w_ie / Σ_e w_ie``.
 
@@ -873,7 +873,7 @@ def _transition(neighbors, edge_sq, inv_scale, gate, coef):  # pragma: no cover 
             coef[i, e] *= factor
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _diffusion_steps(
     neighbors,
     coef,

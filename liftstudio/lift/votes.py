@@ -417,7 +417,7 @@ def check_label_map(label_map: np.ndarray, camera: Camera) -> np.ndarray:
     return values.astype(np.int32, copy=False)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fold_pixels(ids, weights, pixel_labels, slot_labels, slot_weights, beta):
     dropped = 0.0
     num_slots = slot_labels.shape[1]
@@ -445,7 +445,7 @@ def _fold_pixels(ids, weights, pixel_labels, slot_labels, slot_weights, beta):
     return dropped
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _count_entries(slot_labels):
     count = 0
     for g in range(slot_labels.shape[0]):
@@ -455,7 +455,7 @@ def _count_entries(slot_labels):
     return count
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill_entries(slot_labels, slot_weights, gaussians, labels, weights):
     e = 0
     for g in range(slot_labels.shape[0]):
@@ -490,7 +490,7 @@ def _table_entries(
     return gaussians, labels, weights
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _merge_view(gaussians, labels, weights, table_labels, table_weights, background):
     dropped = 0.0
     num_slots = table_labels.shape[1]
@@ -522,7 +522,7 @@ def _merge_view(gaussians, labels, weights, table_labels, table_weights, backgro
     return dropped
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sort_slots(table_labels, table_weights):
     num_slots = table_labels.shape[1]
     for g in range(table_labels.shape[0]):

@@ -174,7 +174,7 @@ def _insertion_sort_pixel(top_ids, top_weights, top_order, pixel, n):
         top_ids[pixel, j + 1] = g
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def finish_top(top_ids, top_weights, top_order, counts, transmittance, residual):
     """Sort each pixel's kept entries (largest weight first) and write its residual.
 
@@ -208,7 +208,7 @@ def finish_top(top_ids, top_weights, top_order, counts, transmittance, residual)
         residual[pixel] = max((1.0 - transmittance[pixel]) - kept, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def sum_entries_per_gaussian(entry_gaussian, entry_values, entry_weight, out_values, out_weight):
     """Add each tile entry's partial ``Wᵀ F`` and ``Wᵀ 1`` to its Gaussian (float64 sums)."""
     channels = entry_values.shape[1]

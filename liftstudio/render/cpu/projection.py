@@ -56,7 +56,7 @@ class Projected:
         return (self.box[:, 0] < self.box[:, 1]) & (self.box[:, 2] < self.box[:, 3])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _project_kernel(
     means, quats, scales, opacities, viewmat, K, width, height, dilation, footprint_sigmas,
     min_alpha, near, far, clamp_margin, mean2d, conic, cov2d, depth, qmax, box,

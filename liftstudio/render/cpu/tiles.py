@@ -52,7 +52,7 @@ def _min_q_on_segment(fixed, lo, hi, a_fixed, b, c_free):
     return a_fixed * fixed * fixed + 2.0 * b * fixed * t + c_free * t * t
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def ellipse_touches_rect(mx, my, conic_a, conic_b, conic_c, qmax, x_lo, x_hi, y_lo, y_hi):
     """Whether ``dᵀ Σ⁻¹ d <= qmax`` holds somewhere in ``[x_lo, x_hi] × [y_lo, y_hi]``.
 
@@ -70,7 +70,7 @@ def ellipse_touches_rect(mx, my, conic_a, conic_b, conic_c, qmax, x_lo, x_hi, y_
     return best <= qmax
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _count_or_emit(mean2d, conic, qmax, box, tile_size, tiles_x, offsets, emit_tile):
     """Count the tiles each Gaussian's ellipse reaches, or (``emit_tile`` non-empty) list them.
 
@@ -104,7 +104,7 @@ def _count_or_emit(mean2d, conic, qmax, box, tile_size, tiles_x, offsets, emit_t
     return counts
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scatter_in_depth_order(order, offsets, emit_tile, num_tiles):
     """Stable counting sort of the entries by tile, Gaussians taken front to back."""
     tile_start = np.zeros(num_tiles + 1, dtype=np.int64)
