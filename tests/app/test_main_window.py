@@ -1,0 +1,197 @@
+"""The main window on the demo scene: opening, background lifts, cancel, errors, screenshot."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThread, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from liftstudio.app.jobs import JobState
+from liftstudio.app.lift_dialog import LiftRequest
+from liftstudio.app.main_window import MainWindow
+from liftstudio.cli import main as cli_main
+from liftstudio.evaluate.demo_scene import DEMO_NOISE, demo_dir
+
+DEMO_MASKS = demo_dir() / "masks" / DEMO_NOISE
+WAIT_MS = 120_000
+
+
+def _qthreads_running() -> list[QThread]:
+    gc.collect()
+    with warnings.catch_warnings():  # walking every object touches deprecated torch names
+        warnings.simplefilter("ignore")
+        return [o for o in gc.get_objects() if isinstance(o, QThread) and o.isRunning()]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, no_leaked_threads):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    assert window.shutdown()
+    assert window.jobs.running_job is None
+    assert _qthreads_running() == []
+
+
+def _open_demo(qtbot, window):
+    with qtbot.waitSignal(window.documentChanged, timeout=WAIT_MS):
+        window.open_demo(lift=False)
+    return window.document
+
+
+def test_the_window_opens_on_the_welcome_page_then_shows_the_demo(qtbot, window):
+    assert window.centre.currentWidget() is window.welcome
+    assert not window.lift_action.isEnabled()
+    document = _open_demo(qtbot, window)
+    assert document is not None and len(document.gaussians) == 49_998
+    assert window.centre.currentWidget() is window.viewport
+    assert "demo" in window.windowTitle()
+    qtbot.waitUntil(window.viewport.is_frame_current, timeout=WAIT_MS)
+    assert window.instances_panel.model.rowCount() == 0  # nothing lifted yet
+    assert window.recent.paths() == []  # the demo is not a recent file
+
+
+def test_a_lift_runs_in_the_background_and_the_ui_stays_responsive(qtbot, window):
+    document = _open_demo(qtbot, window)
+    # Warm up (numba may compile its kernels on a fresh machine), then measure.
+    with qtbot.waitSignal(window.labelsApplied, timeout=WAIT_MS):
+        window.start_lift(LiftRequest(DEMO_MASKS, "vote"))
+    document.labels.replace_all(np.zeros(len(document.gaussians), np.int32))
+    uploads = window.viewport.upload_bytes("labels")
+
+    ticks: list[float] = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    with qtbot.waitSignal(window.labelsApplied, timeout=WAIT_MS):
+        job = window.start_lift(LiftRequest(DEMO_MASKS, "vote"))
+        started = time.perf_counter()
+    timer.stop()
+    assert job.state is JobState.SUCCEEDED
+    assert time.perf_counter() - started > 0.5  # long enough to measure anything
+    gaps = np.diff(ticks)
+    assert len(gaps) > 20 and gaps.max() < 0.100, f"UI stalled {1000 * gaps.max():.0f} ms"
+
+    labels = document.labels.ids
+    assert len(np.unique(labels[labels > 0])) >= 10
+    qtbot.waitUntil(window.viewport.is_frame_current, timeout=WAIT_MS)
+    assert window.viewport.upload_bytes("labels") > uploads  # the overlay got the new ids
+    qtbot.waitUntil(lambda: window.instances_panel.model.rowCount() >= 10, timeout=WAIT_MS)
+
+
+def test_cancelling_a_learned_lift_keeps_the_previous_labels(qtbot, window, demo_truth):
+    document = _open_demo(qtbot, window)
+    document.labels.replace_all(demo_truth)
+    job = window.start_lift(LiftRequest(DEMO_MASKS, "codebook", steps=20_000))
+    qtbot.waitUntil(lambda: len(job.losses) > 0, timeout=WAIT_MS)  # training, loss reported
+    row = window.jobs_panel.row(job)
+    qtbot.mouseClick(row.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.CANCELLED
+    np.testing.assert_array_equal(document.labels.ids, demo_truth)
+
+
+def test_a_failing_lift_shows_an_error_and_changes_nothing(qtbot, window, tmp_path, demo_truth):
+    document = _open_demo(qtbot, window)
+    document.labels.replace_all(demo_truth)
+    missing = tmp_path / "no-such-masks"
+    job = window.start_lift(LiftRequest(missing, "vote"))
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.FAILED and str(missing) in job.error_message
+    qtbot.waitUntil(lambda: getattr(window, "_error_box", None) is not None, timeout=5000)
+    box = window._error_box
+    assert box.isVisible() and str(missing) in box.text()
+    box.close()
+    np.testing.assert_array_equal(document.labels.ids, demo_truth)
+
+
+def test_a_corrupt_file_is_reported_and_the_open_scene_stays(qtbot, window, tmp_path):
+    document = _open_demo(qtbot, window)
+    broken = tmp_path / "broken.ply"
+    data = (demo_dir() / "point_cloud" / "iteration_30000" / "point_cloud.ply").read_bytes()
+    broken.write_bytes(data[: len(data) // 3])
+    job = window.open_path(broken)
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.FAILED and "broken.ply" in job.error_message
+    assert window.document is document
+    window._error_box.close()
+
+
+def test_dropping_a_file_opens_it_and_remembers_it(qtbot, window):
+    ply = demo_dir() / "point_cloud" / "iteration_30000" / "point_cloud.ply"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(ply))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    with qtbot.waitSignal(window.documentChanged, timeout=WAIT_MS):
+        window.dropEvent(event)
+    assert window.document.path == ply
+    assert window.recent.paths() == [ply.resolve()]
+    assert window.welcome.recent_list.item(0).data(Qt.ItemDataRole.UserRole) == str(ply.resolve())
+
+
+def test_snap_from_the_views_panel_moves_the_viewport(qtbot, window):
+    document = _open_demo(qtbot, window)
+    window.views_panel.snapRequested.emit(5)
+    np.testing.assert_allclose(
+        window.viewport.current_camera().viewmat, document.train_cameras[5].viewmat, atol=1e-9
+    )
+
+
+def test_screenshot_of_the_demo_with_its_labels(tmp_path):
+    out = tmp_path / "demo.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "liftstudio", "--demo", "--screenshot", str(out),
+         "--size", "1100x760"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape[:2] == (760, 1100)
+    # The viewport shows the labelled scene: many distinct saturated colours.
+    saturated = image[(image.max(axis=2).astype(int) - image.min(axis=2)) > 80]
+    assert len(np.unique(saturated // 32, axis=0)) > 10
+
+
+def test_the_command_line_routes_to_the_app_or_a_command(capsys, tmp_path):
+    assert cli_main([str(tmp_path / "missing.ply")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli_main(["--demo", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["info", "--help"])
+    assert exit_info.value.code == 0
+
+
+def test_a_screenshot_into_a_missing_folder_is_refused(capsys, tmp_path):
+    assert cli_main(["--demo", "--screenshot", str(tmp_path / "nope" / "x.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "nope").exists()
+
+
+def test_recent_files_keep_the_newest_first_without_duplicates(qapp, tmp_path):
+    from liftstudio.app.recent_files import RecentFiles
+
+    recent = RecentFiles(QSettings(str(tmp_path / "r.ini"), QSettings.Format.IniFormat), limit=3)
+    paths = []
+    for name in "abcd":
+        path = tmp_path / f"{name}.ply"
+        path.write_bytes(b"")
+        paths.append(path)
+        recent.add(path)
+    recent.add(paths[1])
+    assert recent.paths() == [paths[1], paths[3], paths[2]]
+    paths[3].unlink()
+    assert recent.paths() == [paths[1], paths[2]]
