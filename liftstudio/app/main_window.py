@@ -84,6 +84,12 @@ class MainWindow(QMainWindow):
             "Views": self._dock("Views", self.views_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "Jobs": self._dock("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
+        self.tabifyDockWidget(self.docks["Scene"], self.docks["Instances"])
+        self.docks["Instances"].raise_()
+        self.resizeDocks(
+            [self.docks["Scene"], self.docks["Views"]], [270, 330], Qt.Orientation.Horizontal
+        )
+        self.resizeDocks([self.docks["Jobs"]], [120], Qt.Orientation.Vertical)
         self._status_scene = QLabel()
         self._status_gl = QLabel()
         self.statusBar().addWidget(self._status_scene, 1)
@@ -221,6 +227,8 @@ class MainWindow(QMainWindow):
         self.viewport.set_document(document)
         self.scene_panel.set_document(document)
         self.views_panel.set_document(document)
+        if document is not None and document.train_cameras:
+            self.views_panel.select_camera(0)
         self.instances_panel.set_document(document)
         self.centre.setCurrentWidget(self.viewport if document else self.welcome)
         self.close_action.setEnabled(document is not None)

@@ -222,3 +222,33 @@ def test_f_frames_the_selection(qtbot, demo_document, demo_truth, make_viewport)
     assert inside.mean() > 0.95
     centre = np.median(pixels, axis=0)
     assert np.linalg.norm(centre - [current.width / 2, current.height / 2]) < 10
+
+
+def test_point_mode_draws_opaque_dots_of_the_chosen_size(qtbot, demo_document, make_viewport):
+    camera = demo_document.train_cameras[0]
+    settings = ViewportSettings(mode=ViewMode.COLOUR, point_mode=True, point_size=1.0)
+    viewport = make_viewport(demo_document, (camera.width, camera.height), settings)
+    small = viewport.render_image(camera)
+    viewport.set_settings(ViewportSettings(mode=ViewMode.COLOUR, point_mode=True, point_size=5.0))
+    large = viewport.render_image(camera)
+    covered_small = (small.max(axis=2) > 0).mean()
+    covered_large = (large.max(axis=2) > 0).mean()
+    assert 0 < covered_small < covered_large
+
+
+def test_w_flies_forward_while_held(qtbot, demo_document, make_viewport):
+    camera = demo_document.train_cameras[0]
+    viewport = make_viewport(demo_document, (camera.width, camera.height))
+    viewport.snap_to_camera(camera)
+    eye, forward = viewport.view.eye.copy(), viewport.view.forward
+    viewport.setFocus()
+    qtbot.keyPress(viewport, Qt.Key.Key_W)
+    qtbot.wait(200)
+    qtbot.keyRelease(viewport, Qt.Key.Key_W)
+    moved = viewport.view.eye - eye
+    assert moved @ forward > 0.01 * viewport.view.distance
+    np.testing.assert_allclose(moved - (moved @ forward) * forward, 0.0, atol=1e-9)
+    qtbot.wait(100)
+    still = viewport.view.eye.copy()
+    qtbot.wait(100)
+    np.testing.assert_allclose(viewport.view.eye, still)  # stopped on release

@@ -102,7 +102,7 @@ class SplatViewport(QOpenGLWidget):
 
     # ------------------------------------------------------------------ document
     def set_document(self, document: SceneDocument | None) -> None:
-        """Show ``document`` (None shows nothing); resets the view to its first camera."""
+        """Show ``document`` (None shows nothing), seen along its first training camera."""
         if self.document is not None:
             self.document.labelsChanged.disconnect(self._labels_changed)
             self.document.selectionChanged.disconnect(self._selection_changed)
@@ -128,8 +128,10 @@ class SplatViewport(QOpenGLWidget):
         )
         up = up_from_cameras(document.train_cameras)
         self.view = ViewCamera(up if up is not None else (0.0, -1.0, 0.0))
-        if document.train_cameras:
-            self.snap_to_camera(document.train_cameras[0])
+        if document.train_cameras:  # the first camera's direction and lens, whole scene in view
+            self.view.snap_to(document.train_cameras[0])
+            self.view.frame(self._splats.means)
+            self._camera_moved()
         else:
             self.reset_view()
 
