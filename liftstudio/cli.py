@@ -929,20 +929,13 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from liftstudio.lift import select_command as sc
     from liftstudio.lift.knn_graph import cached_knn_graph
     from liftstudio.render.registry import resolve_backend
-    from liftstudio.scene.discovery import open_scene
+    from liftstudio.scene.discovery import open_scene, require_cameras, require_gaussians
     from liftstudio.sources.label_files import LabelMapSet
 
     sc.check_selection_outputs(args.out, args.scores, overwrite=args.overwrite)
     opened = open_scene(args.scene)
-    if opened.gaussians is None:
-        raise InputFileError(opened.path, "holds no trained Gaussians to select from")
-    if opened.cameras is None or not opened.cameras.all:
-        raise InputFileError(
-            opened.path,
-            "has no cameras to draw a scribble on; open the scene folder (3DGS output with "
-            "cameras.json, COLMAP or nerfstudio), not a bare splat file",
-        )
-    scene = opened.gaussians
+    scene = require_gaussians(opened, "to select from")
+    require_cameras(opened, "a scribble is drawn on one", training=False)
     if not 1 <= args.k < len(scene):
         raise UsageError(f"--k must be below the scene's {len(scene)} Gaussians, got {args.k}")
 

@@ -19,7 +19,7 @@ from liftstudio.jobs import ProgressCallback
 from liftstudio.lift import registry
 from liftstudio.lift.registry import LiftInputs, LiftMethod
 from liftstudio.render.registry import resolve_backend
-from liftstudio.scene.discovery import OpenedScene
+from liftstudio.scene.discovery import OpenedScene, require_cameras, require_gaussians
 from liftstudio.sources.images import ViewImages
 from liftstudio.sources.mask_import import ImportedMasks, import_masks
 
@@ -128,15 +128,9 @@ def prepare_lift(
     LiftSetupError
         When ``vote`` meets masks whose ids do not agree across views.
     """
-    if opened.gaussians is None:
-        raise InputFileError(opened.path, "holds no trained Gaussians to label")
-    if opened.cameras is None or not opened.cameras.train:
-        raise InputFileError(
-            opened.path,
-            "has no training cameras: lifting needs them; open the scene folder "
-            "(3DGS output with cameras.json, COLMAP or nerfstudio), not a bare splat file",
-        )
-    label_set = import_masks(masks, opened.cameras.train, format=mask_format, progress=progress)
+    gaussians = require_gaussians(opened, "to label")
+    training_cameras = require_cameras(opened, "lifting needs them")
+    label_set = import_masks(masks, training_cameras, format=mask_format, progress=progress)
     notes = list(label_set.report.lines())
     if method_name == "vote" and not label_set.associated:
         raise LiftSetupError(
@@ -157,7 +151,5 @@ def prepare_lift(
     else:
         found = sum(p is not None for p in image_paths)
         notes.append(f"training images: {found} of {len(cameras)} found; lifting without images")
-    inputs = LiftInputs(
-        opened.gaussians, cameras, maps, images, resolve_backend(backend), seed=seed
-    )
+    inputs = LiftInputs(gaussians, cameras, maps, images, resolve_backend(backend), seed=seed)
     return PreparedLift(inputs, label_set, notes)

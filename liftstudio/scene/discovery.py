@@ -73,6 +73,57 @@ class OpenedScene:
     notes: list[str] = field(default_factory=list)
 
 
+_NEEDS_A_FOLDER = (
+    "open the scene folder (3DGS output with cameras.json, COLMAP or nerfstudio), "
+    "not a bare splat file"
+)
+
+
+def require_gaussians(opened: OpenedScene, purpose: str) -> GaussianScene:
+    """The scene's Gaussians, or an error naming the scene.
+
+    Parameters
+    ----------
+    opened
+        What :func:`open_scene` found.
+    purpose
+        Completes "holds no trained Gaussians ..." (``"to label"``).
+
+    Raises
+    ------
+    InputFileError
+        When the scene holds no Gaussians (an untrained source folder).
+    """
+    if opened.gaussians is None:
+        raise InputFileError(opened.path, f"holds no trained Gaussians {purpose}")
+    return opened.gaussians
+
+
+def require_cameras(opened: OpenedScene, why: str, *, training: bool = True) -> list[Camera]:
+    """The scene's training cameras (or all of them), or an error naming the scene.
+
+    Parameters
+    ----------
+    opened
+        What :func:`open_scene` found.
+    why
+        Why they are needed, placed after "has no training cameras: " in the error.
+    training
+        Require training cameras (True) or any camera (False).
+
+    Raises
+    ------
+    InputFileError
+        When there are none; the message says to open the scene folder.
+    """
+    cameras = opened.cameras
+    found = [] if cameras is None else (cameras.train if training else cameras.all)
+    if not found:
+        kind = "training cameras" if training else "cameras"
+        raise InputFileError(opened.path, f"has no {kind}: {why}; {_NEEDS_A_FOLDER}")
+    return list(found)
+
+
 def open_scene(path: str | Path, *, on_invalid: OnInvalid = "error") -> OpenedScene:
     """Open a Gaussian file or a scene folder.
 

@@ -24,7 +24,12 @@ import numpy as np
 from liftstudio.errors import InputFileError, OutputFileError
 from liftstudio.fileio import atomic_output
 from liftstudio.jobs import CancelToken, ProgressCallback, report
-from liftstudio.scene.discovery import OpenedScene, open_scene
+from liftstudio.scene.discovery import (
+    OpenedScene,
+    open_scene,
+    require_cameras,
+    require_gaussians,
+)
 from liftstudio.sources.source_cache import FeatureCache, file_identity, image_digest
 
 
@@ -127,14 +132,8 @@ def scene_features(
     config = config or DinoConfig()
     out = _checked_output(Path(out), overwrite)
     opened = scene if isinstance(scene, OpenedScene) else open_scene(scene)
-    if opened.gaussians is None:
-        raise InputFileError(opened.path, "holds no trained Gaussians to put features on")
-    if opened.cameras is None or not opened.cameras.train:
-        raise InputFileError(
-            opened.path,
-            "has no training cameras: features are computed per training view; open the "
-            "scene folder (3DGS output with cameras.json, COLMAP or nerfstudio)",
-        )
+    require_gaussians(opened, "to put features on")
+    require_cameras(opened, "features are computed per training view")
     checkpoint = Path(checkpoint)
     if not checkpoint.exists():
         raise InputFileError(checkpoint, "does not exist; pass a DINOv2 checkpoint or model folder")

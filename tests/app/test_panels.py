@@ -17,20 +17,9 @@ from liftstudio.evaluate.demo_scene import demo_dir
 from liftstudio.labels import instance_colour
 from liftstudio.render.label_maps import render_label_map
 from liftstudio.render.registry import resolve_backend
-from liftstudio.scene.discovery import open_scene
 from liftstudio.sources.images import load_rgb
 
 WAIT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def opened():
-    return open_scene(demo_dir())
-
-
-@pytest.fixture(scope="module")
-def ground_truth() -> np.ndarray:
-    return np.load(demo_dir() / "ground_truth" / "instances.npy")
 
 
 @pytest.fixture(autouse=True)
@@ -41,10 +30,8 @@ def threads_joined():
 
 
 @pytest.fixture
-def doc(qapp, opened):
-    document = SceneDocument(opened)
-    yield document
-    document.close()
+def doc(demo_document):
+    return demo_document
 
 
 @pytest.fixture
@@ -64,17 +51,17 @@ def wait_shown(qtbot, panel: ViewsPanel) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- Scene panel
-def test_scene_panel_summarises_the_scene(qtbot, doc, opened):
+def test_scene_panel_summarises_the_scene(qtbot, doc, demo_opened):
     panel = ScenePanel()
     qtbot.addWidget(panel)
     panel.set_document(doc)
     info = panel.info()
-    assert info["Gaussians"] == f"{len(opened.gaussians):,}"
-    assert info["Train cameras"] == str(len(opened.cameras.train)) == "24"
-    assert info["Test cameras"] == str(len(opened.cameras.test))
-    assert info["Format"] == opened.gaussians_format
-    assert info["SH degree"] == str(opened.gaussians.sh_degree)
-    assert panel.sh_spin.maximum() == opened.gaussians.sh_degree
+    assert info["Gaussians"] == f"{len(demo_opened.gaussians):,}"
+    assert info["Train cameras"] == str(len(demo_opened.cameras.train)) == "24"
+    assert info["Test cameras"] == str(len(demo_opened.cameras.test))
+    assert info["Format"] == demo_opened.gaussians_format
+    assert info["SH degree"] == str(demo_opened.gaussians.sh_degree)
+    assert panel.sh_spin.maximum() == demo_opened.gaussians.sh_degree
     panel.set_document(None)
     assert panel.info()["Gaussians"] == "—"
 
@@ -110,9 +97,9 @@ def test_scene_panel_set_settings_shows_them_silently(qtbot):
 
 
 # ---------------------------------------------------------------------------- Views panel
-def test_views_panel_lists_the_cameras_with_thumbnails(qtbot, views, opened):
+def test_views_panel_lists_the_cameras_with_thumbnails(qtbot, views, demo_opened):
     names = [views.camera_list.item(i).text() for i in range(views.camera_list.count())]
-    assert names == [camera.name for camera in opened.cameras.train]
+    assert names == [camera.name for camera in demo_opened.cameras.train]
     assert len(names) == 24
     qtbot.waitUntil(lambda: views.thumbnails_loaded() == 24, timeout=WAIT_MS)
     size = views.camera_list.item(0).icon().availableSizes()[0]
@@ -149,12 +136,12 @@ def test_render_source_shows_the_cpu_render(qtbot, views, doc):
     assert np.abs(shown / 255.0 - np.clip(expected, 0, 1)).max() <= 2 / 255
 
 
-def test_image_source_falls_back_to_the_render(qtbot, opened):
-    train = list(opened.cameras.train)
+def test_image_source_falls_back_to_the_render(qtbot, demo_opened):
+    train = list(demo_opened.cameras.train)
     train[1] = dataclasses.replace(train[1], image_path=None)
-    images = {k: v for k, v in opened.images.items() if k != train[1].name}
-    cameras = dataclasses.replace(opened.cameras, train=train)
-    document = SceneDocument(dataclasses.replace(opened, cameras=cameras, images=images))
+    images = {k: v for k, v in demo_opened.images.items() if k != train[1].name}
+    cameras = dataclasses.replace(demo_opened.cameras, train=train)
+    document = SceneDocument(dataclasses.replace(demo_opened, cameras=cameras, images=images))
     panel = ViewsPanel()
     qtbot.addWidget(panel)
     try:
@@ -170,17 +157,17 @@ def test_image_source_falls_back_to_the_render(qtbot, opened):
         document.close()
 
 
-def test_labels_overlay_blends_the_rendered_labels(qtbot, views, doc, ground_truth):
+def test_labels_overlay_blends_the_rendered_labels(qtbot, views, doc, demo_truth):
     views.select_camera(2)
     plain = wait_shown(qtbot, views)
     views.set_overlay("labels")
     np.testing.assert_array_equal(wait_shown(qtbot, views), plain)  # nothing labeled yet
-    doc.labels.replace_all(ground_truth)
+    doc.labels.replace_all(demo_truth)
     assert not views.is_up_to_date()
     overlaid = wait_shown(qtbot, views)
     changed = np.any(overlaid != plain, axis=-1)
     label_map = render_label_map(
-        resolve_backend("cpu"), doc.gaussians, doc.train_cameras[2], ground_truth
+        resolve_backend("cpu"), doc.gaussians, doc.train_cameras[2], demo_truth
     )
     assert changed.mean() > 0.05
     assert not changed[label_map == 0].any()
@@ -242,27 +229,27 @@ def table_rows(panel: InstancesPanel) -> tuple[list[int], list[int]]:
     return ids, counts
 
 
-def test_instance_rows_match_the_labels(qtbot, instances, doc, ground_truth):
+def test_instance_rows_match_the_labels(qtbot, instances, doc, demo_truth):
     assert instances.model.rowCount() == 0
     with qtbot.waitSignal(instances.refreshed):
-        doc.labels.replace_all(ground_truth)
+        doc.labels.replace_all(demo_truth)
     ids, counts = table_rows(instances)
-    expected_ids = np.unique(ground_truth[ground_truth > 0])
+    expected_ids = np.unique(demo_truth[demo_truth > 0])
     assert ids == expected_ids.tolist()
-    assert counts == np.bincount(ground_truth)[expected_ids].tolist()
+    assert counts == np.bincount(demo_truth)[expected_ids].tolist()
     colour = instances.model.index(0, 0).data(Qt.ItemDataRole.DecorationRole)
     assert colour.getRgb()[:3] == instance_colour(int(expected_ids[0]))
-    labeled, total = int((ground_truth > 0).sum()), ground_truth.size
+    labeled, total = int((demo_truth > 0).sum()), demo_truth.size
     assert instances.summary.text() == (
         f"{expected_ids.size} instances, {labeled:,} of {total:,} Gaussians labeled"
     )
 
 
-def test_instance_table_refreshes_once_per_burst(qtbot, instances, doc, ground_truth):
-    doc.labels.replace_all(ground_truth)
+def test_instance_table_refreshes_once_per_burst(qtbot, instances, doc, demo_truth):
+    doc.labels.replace_all(demo_truth)
     refreshes = []
     instances.refreshed.connect(lambda: refreshes.append(1))
-    moved = np.flatnonzero(ground_truth == 1)
+    moved = np.flatnonzero(demo_truth == 1)
     with qtbot.waitSignal(instances.refreshed):
         for chunk in np.array_split(moved, 5):
             doc.labels.assign(chunk, 99)
@@ -272,15 +259,15 @@ def test_instance_table_refreshes_once_per_burst(qtbot, instances, doc, ground_t
     assert 1 not in ids and ids[-1] == 99 and counts[-1] == moved.size
 
 
-def test_selecting_rows_selects_their_gaussians(qtbot, instances, doc, ground_truth):
+def test_selecting_rows_selects_their_gaussians(qtbot, instances, doc, demo_truth):
     with qtbot.waitSignal(instances.refreshed):
-        doc.labels.replace_all(ground_truth)
+        doc.labels.replace_all(demo_truth)
     row = instances.model.row_of(3)
     instances.table.selectRow(row)
-    np.testing.assert_array_equal(doc.selection.indices(), np.flatnonzero(ground_truth == 3))
+    np.testing.assert_array_equal(doc.selection.indices(), np.flatnonzero(demo_truth == 3))
     instances.select_ids([2, 5])
     assert instances.selected_ids() == [2, 5]
-    wanted = np.flatnonzero((ground_truth == 2) | (ground_truth == 5))
+    wanted = np.flatnonzero((demo_truth == 2) | (demo_truth == 5))
     np.testing.assert_array_equal(doc.selection.indices(), wanted)
     with qtbot.waitSignal(instances.refreshed):  # a refresh keeps the rows and the selection
         doc.labels.rename(2, "chair")

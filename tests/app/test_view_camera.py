@@ -69,11 +69,16 @@ def test_zoom_fly_and_orbit_centre():
 def test_frame_fits_the_points():
     rng = np.random.default_rng(2)
     points = rng.normal(size=(2000, 3)) * [3.0, 1.0, 0.5] + [10.0, -4.0, 2.0]
-    view = ViewCamera()
-    view.frame(points)
-    pixels, depth = _project(view.camera(320, 240), points)
-    inside = (pixels >= 0).all(axis=1) & (pixels[:, 0] < 320) & (pixels[:, 1] < 240)
-    assert (depth > 0).all() and inside.mean() > 0.97
+    for width, height in ((320, 240), (600, 200), (200, 400)):
+        view = ViewCamera()
+        view.frame(points, fill=0.8, aspect=width / height)
+        pixels, depth = _project(view.camera(width, height), points)
+        inside = (pixels >= 0).all(axis=1) & (pixels[:, 0] < width) & (pixels[:, 1] < height)
+        assert (depth > 0).all() and inside.mean() > 0.97
+        # Tight: the points reach near 80 % of the half-size in one direction.
+        spread = np.percentile(np.abs(pixels - [width / 2, height / 2]) / [width / 2, height / 2],
+                               98, axis=0)  # fmt: skip
+        assert 0.7 < spread.max() <= 0.85
 
 
 def test_up_comes_from_the_training_cameras():

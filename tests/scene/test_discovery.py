@@ -148,3 +148,16 @@ def test_distorted_colmap_uses_an_undistorted_copy_when_there_is_one(tmp_path):
     assert scene.cameras.train[0].fx == 9.5
     assert scene.images["a.png"] == scene_dir / "dense" / "images" / "a.png"
     assert any("undistorted copy" in note for note in scene.notes)
+
+
+def test_require_gaussians_and_cameras_name_the_scene(tmp_path):
+    from liftstudio.errors import InputFileError
+    from liftstudio.scene.discovery import OpenedScene, require_cameras, require_gaussians
+
+    bare = OpenedScene(path=tmp_path / "x.ply", kind="gaussian-file")
+    with pytest.raises(InputFileError, match=r"x\.ply.*no trained Gaussians to label"):
+        require_gaussians(bare, "to label")
+    with pytest.raises(InputFileError, match=r"no training cameras: lifting needs them; open"):
+        require_cameras(bare, "lifting needs them")
+    with pytest.raises(InputFileError, match=r"has no cameras: "):
+        require_cameras(bare, "why", training=False)

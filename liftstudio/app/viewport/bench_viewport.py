@@ -74,7 +74,7 @@ def gl_context() -> tuple[QOpenGLContext, QOffscreenSurface]:
 def ring_cameras(scene: GaussianScene, up, count: int, size: tuple[int, int]) -> list[Camera]:
     """``count`` views around the scene, each framing it, at ``size`` pixels."""
     view = ViewCamera(np.asarray(up, dtype=np.float64))
-    view.reset(scene.means)
+    view.reset(scene.means, aspect=size[0] / size[1])
     cameras = []
     for index in range(count):
         cameras.append(view.camera(*size, name=f"ring_{index:02d}"))

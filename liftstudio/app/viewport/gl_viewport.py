@@ -130,7 +130,7 @@ class SplatViewport(QOpenGLWidget):
         self.view = ViewCamera(up if up is not None else (0.0, -1.0, 0.0))
         if document.train_cameras:  # the first camera's direction and lens, whole scene in view
             self.view.snap_to(document.train_cameras[0])
-            self.view.frame(self._splats.means)
+            self.view.frame(self._splats.means, aspect=self._aspect())
             self._camera_moved()
         else:
             self.reset_view()
@@ -160,15 +160,18 @@ class SplatViewport(QOpenGLWidget):
             return
         chosen = self.document.selection.indices()
         means = self._splats.means[chosen] if chosen.size else self._splats.means
-        self.view.frame(means)
+        self.view.frame(means, aspect=self._aspect())
         self._camera_moved()
 
     def reset_view(self) -> None:
         """The default view of the whole scene."""
         if self._splats is None:
             return
-        self.view.reset(self._splats.means)
+        self.view.reset(self._splats.means, aspect=self._aspect())
         self._camera_moved()
+
+    def _aspect(self) -> float:
+        return max(self.width(), 1) / max(self.height(), 1)
 
     def is_frame_current(self) -> bool:
         """Whether the last drawn order was sorted for the current camera and nothing waits."""

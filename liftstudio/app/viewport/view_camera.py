@@ -170,23 +170,30 @@ class ViewCamera:
         self.target = eye + self.distance * self.forward
         self.lens = Lens.of(camera)
 
-    def frame(self, points: np.ndarray, *, fill: float = 0.8) -> None:
-        """Centre on ``points`` and back off until they fill ``fill`` of the view height.
+    def frame(self, points: np.ndarray, *, fill: float = 0.8, aspect: float = 1.0) -> None:
+        """Centre on ``points`` and move along the view axis until they fill the view.
 
-        Robust to stray Gaussians: the extent is the 98th percentile distance from the
-        median centre. The viewing direction is kept.
+        The viewing direction is kept. The distance is the smallest at which 98 % of
+        the points project inside ``fill`` of the half-width and half-height of an
+        image of ``aspect`` = width / height (robust to stray Gaussians).
         """
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         if points.shape[0] == 0:
             return
         centre = np.median(points, axis=0)
-        radius = float(np.percentile(np.linalg.norm(points - centre, axis=1), 98))
-        radius = max(radius, 1e-3)
-        half_fov = math.atan(0.5 / self.lens.focal)
+        offsets = points - centre
+        across = np.abs(offsets @ self.right)
+        down = np.abs(offsets @ self.down)
+        along = offsets @ self.forward
+        tan_y = fill * 0.5 / self.lens.focal
+        tan_x = fill * 0.5 * aspect / (self.lens.focal * self.lens.aspect)
+        needed = np.maximum(across / tan_x, down / tan_y) - along
+        distance = float(np.percentile(needed, 98))
+        extent = float(np.percentile(np.linalg.norm(offsets, axis=1), 98))
         self.target = centre
-        self.distance = radius / math.sin(half_fov) / fill
+        self.distance = max(distance, 1e-3 * max(extent, 1e-3), _MIN_DISTANCE)
 
-    def reset(self, points: np.ndarray) -> None:
+    def reset(self, points: np.ndarray, *, aspect: float = 1.0) -> None:
         """A default view of ``points``: a 50° lens looking at them from slightly above."""
         self.lens = Lens()
         side = np.cross(self.up, [1.0, 0.0, 0.0])
@@ -194,7 +201,7 @@ class ViewCamera:
             side = np.cross(self.up, [0.0, 1.0, 0.0])
         forward = side / np.linalg.norm(side) - 0.5 * self.up
         self.rotation = np.linalg.inv(look_rotation(forward, self.up))
-        self.frame(points)
+        self.frame(points, aspect=aspect)
 
 
 def look_rotation(forward: np.ndarray, up: np.ndarray) -> np.ndarray:
