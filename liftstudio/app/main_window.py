@@ -8,6 +8,7 @@ they were; a failed job shows its error in a dialog and in the Jobs panel's log.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -26,6 +27,7 @@ from liftstudio import __version__
 from liftstudio.app.document import SceneDocument
 from liftstudio.app.jobs import Job, JobQueue, JobsPanel, show_job_error
 from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
+from liftstudio.app.masks_dialog import MaskRequest, MasksDialog
 from liftstudio.app.panels import InstancesPanel, ScenePanel, ViewsPanel
 from liftstudio.app.recent_files import RecentFiles
 from liftstudio.app.viewport.gl_viewport import SplatViewport
@@ -34,6 +36,9 @@ from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.scene.discovery import OpenedScene, open_scene
 
 log = logging.getLogger(__name__)
+
+POINT_MODE_ABOVE = 3_000_000
+"""Scenes with more Gaussians open in point mode (the Scene panel switches it off)."""
 
 SCENE_FILE_FILTER = "Gaussian splats (*.ply *.splat *.compressed.ply);;All files (*)"
 
@@ -65,6 +70,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("LiftStudio", "LiftStudio")
         self.recent = RecentFiles(self.settings, parent=self)
         self.document: SceneDocument | None = None
+        self._last_masks: Path | None = None
         self.jobs = JobQueue(self)
         self.viewport = SplatViewport()
         self.welcome = WelcomePage(self.recent)
@@ -121,6 +127,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         lift_menu = self.menuBar().addMenu("&Lift")
         self.lift_action = self._action(lift_menu, "&Lift masks…", self.choose_lift, "Ctrl+L")
+        self.masks_action = self._action(lift_menu, "&Generate masks…", self.choose_masks)
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "&Frame selection", self.viewport.frame_selection, "F")
         self._action(view_menu, "&Reset view", self.viewport.reset_view, "Shift+F")
@@ -231,8 +238,14 @@ class MainWindow(QMainWindow):
             self.views_panel.select_camera(0)
         self.instances_panel.set_document(document)
         self.centre.setCurrentWidget(self.viewport if document else self.welcome)
+        if document is not None and len(document.gaussians) > POINT_MODE_ABOVE:
+            points = replace(self.scene_panel.settings(), point_mode=True)
+            self.scene_panel.set_settings(points)
+            self.viewport.set_settings(points)
         self.close_action.setEnabled(document is not None)
         self.lift_action.setEnabled(document is not None)
+        self.masks_action.setEnabled(document is not None and bool(document.train_cameras))
+        self._last_masks = None
         if document is None:
             self.setWindowTitle("LiftStudio")
             self._status_scene.setText("No scene open")
@@ -257,7 +270,9 @@ class MainWindow(QMainWindow):
         """Ask which masks and method to lift with, then start the job."""
         if self.document is None:
             return
-        masks = self.document.path / "masks" if self.document.path.is_dir() else None
+        masks = self._last_masks
+        if masks is None and self.document.path.is_dir():
+            masks = self.document.path / "masks"
         dialog = LiftDialog(self, masks=masks if masks and masks.is_dir() else None)
         if dialog.exec() == LiftDialog.DialogCode.Accepted:
             self.start_lift(dialog.request())
@@ -295,6 +310,53 @@ class MainWindow(QMainWindow):
 
         return self.jobs.submit(f"Lift ({request.method}) {request.masks.name}", lift,
                                 on_success=apply)  # fmt: skip
+
+    def choose_masks(self) -> None:
+        """Ask which segmenter to run on the training views, then start the job."""
+        if self.document is None:
+            return
+        dialog = MasksDialog(self.document.path, self)
+        if dialog.exec() == MasksDialog.DialogCode.Accepted:
+            self.start_mask_generation(dialog.request())
+
+    def start_mask_generation(self, request: MaskRequest) -> Job:
+        """Segment every training view in the background and write label maps.
+
+        Nothing is written before every view is done; the folder then becomes the
+        Views panel's mask overlay and the Lift dialog's default.
+        """
+        from liftstudio.sources.scene_masks import scene_masks
+        from liftstudio.sources.source_cache import MaskCache
+        from liftstudio.user_config import load_user_config
+
+        document = self.document
+        if document is None:
+            raise RuntimeError("open a scene before generating masks")
+        opened = document.opened
+
+        def generate(progress: ProgressCallback, cancel: CancelToken):
+            checkpoint = request.checkpoint
+            if request.source == "sam" and checkpoint is None:
+                checkpoint = load_user_config().sam_checkpoint
+            return scene_masks(
+                opened, request.source, request.out, checkpoint=checkpoint,
+                cache=MaskCache(), progress=progress, cancel=cancel,
+            )  # fmt: skip
+
+        def done(result) -> None:
+            if self.document is not document:
+                return
+            self._last_masks = result.folder
+            self.views_panel.set_masks_folder(result.folder)
+            for note in result.notes:
+                log.info("masks: %s", note)
+            self.statusBar().showMessage(
+                f"{result.views} views segmented ({result.masks_per_view:.1f} masks per view) "
+                f"into {result.folder}; Lift → Lift masks… uses them",
+                15_000,
+            )
+
+        return self.jobs.submit(f"Masks ({request.source})", generate, on_success=done)
 
     def _watch_job(self, job: Job) -> None:
         job.failed.connect(lambda _message, _details, j=job: self._job_failed(j))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,33 @@ def test_recent_files_keep_the_newest_first_without_duplicates(qapp, tmp_path):
     assert recent.paths() == [paths[1], paths[3], paths[2]]
     paths[3].unlink()
     assert recent.paths() == [paths[1], paths[2]]
+
+
+def test_masks_are_generated_in_the_background_and_offered_for_lifting(qtbot, window, tmp_path):
+    from liftstudio.app.masks_dialog import MaskRequest
+
+    document = _open_demo(qtbot, window)
+    out = tmp_path / "felzenszwalb"
+    job = window.start_mask_generation(MaskRequest("felzenszwalb", out))
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.SUCCEEDED, job.error_message
+    written = sorted(p.stem for p in out.glob("*.png"))
+    assert written == sorted(Path(c.name).stem for c in document.train_cameras)
+    assert window.views_panel.masks_folder() == out
+    assert window._last_masks == out
+    # A second run into the same folder is refused and leaves the files alone.
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = window.start_mask_generation(MaskRequest("felzenszwalb", out))
+    qtbot.waitUntil(lambda: again.state.is_final, timeout=WAIT_MS)
+    assert again.state is JobState.FAILED
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    window._error_box.close()
+
+
+def test_very_large_scenes_open_in_point_mode(qtbot, window, monkeypatch):
+    from liftstudio.app import main_window
+
+    monkeypatch.setattr(main_window, "POINT_MODE_ABOVE", 10_000)  # the demo has 49,998
+    _open_demo(qtbot, window)
+    assert window.viewport.settings.point_mode
+    assert window.scene_panel.settings().point_mode
