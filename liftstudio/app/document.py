@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from liftstudio.labels import LabelModel, LabelsChanged, Selection, SelectionChanged
+from liftstudio.labels import (
+    LabelModel,
+    LabelsChanged,
+    Selection,
+    SelectionChanged,
+    TableChanged,
+)
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import OpenedScene
 from liftstudio.scene.gaussians import GaussianScene
@@ -28,10 +34,14 @@ class SceneDocument(QObject):
         The changed Gaussians' indices (``np.ndarray``), or None for all of them.
     selectionChanged(object)
         The indices whose selection flipped.
+    instancesChanged(object)
+        The ids of instance-table rows that changed (name, class, colour, visibility,
+        lock, existence).
     """
 
     labelsChanged = Signal(object)
     selectionChanged = Signal(object)
+    instancesChanged = Signal(object)
 
     def __init__(self, opened: OpenedScene, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +53,7 @@ class SceneDocument(QObject):
         self._unsubscribe = [
             self.labels.subscribe(self._forward_labels),
             self.selection.subscribe(self._forward_selection),
+            self.labels.subscribe_table(self._forward_table),
         ]
 
     @property
@@ -83,6 +94,9 @@ class SceneDocument(QObject):
 
     def _forward_labels(self, event: LabelsChanged) -> None:
         self.labelsChanged.emit(event.indices)
+
+    def _forward_table(self, event: TableChanged) -> None:
+        self.instancesChanged.emit(event.ids)
 
     def _forward_selection(self, event: SelectionChanged) -> None:
         self.selectionChanged.emit(np.asarray(event.indices))

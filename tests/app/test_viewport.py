@@ -252,3 +252,30 @@ def test_w_flies_forward_while_held(qtbot, demo_document, make_viewport):
     still = viewport.view.eye.copy()
     qtbot.wait(100)
     np.testing.assert_allclose(viewport.view.eye, still)  # stopped on release
+
+
+def test_hidden_and_recoloured_instances(qtbot, demo_document, demo_truth, make_viewport):
+    camera = demo_document.train_cameras[3]
+    settings = ViewportSettings(mode=ViewMode.LABELS, label_opacity=1.0)
+    viewport = make_viewport(demo_document, (camera.width, camera.height), settings)
+    viewport.snap_to_camera(camera)
+    labels = demo_document.labels
+    labels.replace_all(demo_truth)
+    labels.update_instance(4, visible=False)
+    labels.update_instance(5, colour=(255, 0, 255))
+    wait_for_full_frame(qtbot, viewport)
+    geometry = viewport.upload_bytes("geometry")
+    shown = grab(viewport)
+    # Independent expectation: the CPU renderer without instance 4's Gaussians, with
+    # every Gaussian coloured by its instance (5 in magenta).
+    keep = demo_truth != 4
+    colours = palette(int(demo_truth.max())).astype(np.float32)[demo_truth] / 255.0
+    colours[demo_truth == 5] = (1.0, 0.0, 1.0)
+    subset = demo_document.gaussians.subset(np.flatnonzero(keep))
+    expected = resolve_backend("cpu").render(subset, camera, features=colours[keep], rgb=False)
+    assert psnr(shown, expected.features) >= 30.0
+    labels.undo()  # the recolour
+    labels.undo()  # the hide
+    wait_for_full_frame(qtbot, viewport)
+    assert psnr(grab(viewport), shown) < 30.0
+    assert viewport.upload_bytes("geometry") == geometry

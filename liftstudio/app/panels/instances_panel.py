@@ -173,9 +173,11 @@ class InstancesPanel(QWidget):
         if self._doc is not None:
             with contextlib.suppress(RuntimeError):  # the old document may be gone
                 self._doc.labelsChanged.disconnect(self._schedule_refresh)
+                self._doc.instancesChanged.disconnect(self._schedule_refresh)
         self._doc = doc
         if doc is not None:
             doc.labelsChanged.connect(self._schedule_refresh)
+            doc.instancesChanged.connect(self._schedule_refresh)
         self._refresh_timer.stop()
         self._restoring = True  # a new document starts with its own (empty) selection
         self.table.clearSelection()

@@ -27,6 +27,7 @@ from liftstudio.app.viewport.gl_resources import FloatTarget
 from liftstudio.app.viewport.settings import ViewportSettings
 from liftstudio.app.viewport.splat_renderer import SplatRenderer
 from liftstudio.app.viewport.view_camera import ViewCamera, up_from_cameras
+from liftstudio.labels import LabelModel, palette
 from liftstudio.render.backend import SplatArrays
 from liftstudio.render.registry import resolve_backend
 from liftstudio.render.rules import INRIA_RULES
@@ -90,6 +91,8 @@ class SplatViewport(QOpenGLWidget):
         self._labels_dirty: list[np.ndarray | None] = []
         self._selection_dirty: list[np.ndarray] = []
         self._rebuild = False
+        self._colours_dirty = True
+        self._colours_for = 0
         self._discarded: list[SplatRenderer] = []
         self._depth_shading = (0.0, 1.0)
         self._drag_start: QPointF | None = None
@@ -106,6 +109,7 @@ class SplatViewport(QOpenGLWidget):
         if self.document is not None:
             self.document.labelsChanged.disconnect(self._labels_changed)
             self.document.selectionChanged.disconnect(self._selection_changed)
+            self.document.instancesChanged.disconnect(self._instances_changed)
         self._stop_sorter()
         if self._renderer is not None:
             self._discarded.append(self._renderer)
@@ -122,6 +126,7 @@ class SplatViewport(QOpenGLWidget):
         self._rebuild = True
         document.labelsChanged.connect(self._labels_changed)
         document.selectionChanged.connect(self._selection_changed)
+        document.instancesChanged.connect(self._instances_changed)
         rules = INRIA_RULES
         self._sorter = DepthSorter(
             self._splats.means, self._sortDelivered.emit, near=rules.near_plane, far=rules.far_plane
@@ -182,6 +187,7 @@ class SplatViewport(QOpenGLWidget):
             and not self._labels_dirty
             and not self._selection_dirty
             and not self._rebuild
+            and not self._colours_dirty
         )
 
     def upload_bytes(self, kind: str) -> int:
@@ -205,6 +211,10 @@ class SplatViewport(QOpenGLWidget):
     # ------------------------------------------------------------------ data events
     def _labels_changed(self, indices: np.ndarray | None) -> None:
         self._labels_dirty.append(indices)
+        self.update()
+
+    def _instances_changed(self, _ids) -> None:
+        self._colours_dirty = True
         self.update()
 
     def _selection_changed(self, indices: np.ndarray) -> None:
@@ -282,9 +292,17 @@ class SplatViewport(QOpenGLWidget):
             )
             self._rebuild = False
             self._labels_dirty, self._selection_dirty = [], []
-        for indices in self._labels_dirty:
-            self._renderer.set_labels(document.labels.ids, indices)
-        self._labels_dirty = []
+            self._colours_dirty = True
+        if self._labels_dirty:
+            for indices in self._labels_dirty:
+                self._renderer.set_labels(document.labels.ids, indices)
+            self._labels_dirty = []
+            if document.labels.max_id >= self._colours_for:
+                self._colours_dirty = True
+        if self._colours_dirty:
+            self._renderer.set_instance_colours(instance_colours(document.labels))
+            self._colours_for = document.labels.max_id + 1
+            self._colours_dirty = False
         if self._selection_dirty:
             changed = np.unique(np.concatenate(self._selection_dirty))
             self._renderer.set_selected(document.selection.mask, changed)
@@ -446,6 +464,17 @@ class SplatViewport(QOpenGLWidget):
         """Stop background work with the widget."""
         self.shutdown()
         super().closeEvent(event)
+
+
+def instance_colours(labels: LabelModel) -> np.ndarray:
+    """``(max_id + 1, 4)`` uint8: each id's colour, alpha 0 for hidden instances."""
+    table = np.zeros((labels.max_id + 1, 4), dtype=np.uint8)
+    table[:, :3] = palette(labels.max_id)
+    table[:, 3] = 255
+    for instance in labels.instances():
+        table[instance.id, :3] = instance.colour
+        table[instance.id, 3] = 255 if instance.visible else 0
+    return table
 
 
 def _shift_held() -> bool:

@@ -105,7 +105,7 @@ class SplatRenderer:
         )
         self.palette_size = 0
         self.palette: RowTexture | None = None
-        self.set_palette(int(labels.max()) if labels.size else 0)
+        self.set_instance_colours(np.zeros((0, 4), np.uint8))
         self.order = InstanceOrder(stats)
         self.splat_program = build_program("splat.vert", "splat.frag")
         self.present_program = build_program("present.vert", "present.frag")
@@ -121,31 +121,35 @@ class SplatRenderer:
         return degree
 
     def set_labels(self, labels: np.ndarray, indices: np.ndarray | None) -> None:
-        """Upload the ids of ``indices`` (None: all) and grow the palette if needed."""
+        """Upload the ids of ``indices`` (None: all)."""
         labels = np.asarray(labels, dtype=np.int32)
         if indices is None:
             indices = np.arange(self.count)
         indices = np.asarray(indices, dtype=np.int64)
         self.labels.update(indices, labels[indices])
-        if indices.size:
-            self.set_palette(int(labels[indices].max()))
 
     def set_selected(self, selected: np.ndarray, indices: np.ndarray) -> None:
         """Upload the selection state of ``indices``."""
         indices = np.asarray(indices, dtype=np.int64)
         self.selected.update(indices, np.asarray(selected, dtype=np.uint8)[indices])
 
-    def set_palette(self, max_id: int) -> None:
-        """Make sure the palette holds colours for ids ``0 .. max_id``."""
-        if max_id < self.palette_size:
+    def set_instance_colours(self, colours: np.ndarray) -> None:
+        """Colours of ids ``0 .. M-1`` as ``(M, 4)`` uint8; alpha 0 hides the instance.
+
+        Ids beyond ``M`` get their default colour and stay visible.
+        """
+        colours = np.asarray(colours, dtype=np.uint8)
+        size = max(256, 1 << math.ceil(math.log2(max(colours.shape[0], 1))))
+        table = np.zeros((size, 4), dtype=np.uint8)
+        table[:, :3] = palette(size - 1)
+        table[:, 3] = 255
+        table[: colours.shape[0]] = colours
+        if self.palette is not None and self.palette_size == size:
+            self.palette.update(np.arange(size), table)
             return
-        size = max(256, 1 << math.ceil(math.log2(max_id + 1)))
-        colours = np.zeros((size, 4), dtype=np.uint8)
-        colours[:, :3] = palette(size - 1)
-        colours[:, 3] = 255
         if self.palette is not None:
             self.palette.delete()
-        self.palette = RowTexture("palette", "rgba8", ID_TEXTURE_WIDTH, colours, self.stats)
+        self.palette = RowTexture("palette", "rgba8", ID_TEXTURE_WIDTH, table, self.stats)
         self.palette_size = size
 
     def set_order(self, order: np.ndarray) -> None:

@@ -11,7 +11,7 @@ uniform sampler2D u_covariance;         // texels 2i, 2i+1: (c00, c01, c02, c11)
 uniform sampler2D u_sh;                 // texels i*u_sh_texels + t: 4 floats of the (K, 3) SH
 uniform isampler2D u_labels;            // texel i: instance id
 uniform usampler2D u_selected;          // texel i: 1 when selected
-uniform sampler2D u_palette;            // texel id: instance colour
+uniform sampler2D u_palette;            // texel id: instance colour, alpha 0 = hidden
 uniform int u_texture_width;           // texels per row of geometry, covariance, SH
 uniform int u_id_width;                 // texels per row of labels, selection, palette
 uniform int u_palette_size;
@@ -153,6 +153,13 @@ void main() {
         half_size = sqrt(qmax * vec2(a, c)) + 0.5;
     }
 
+    int label = texelFetch(u_labels, id_texel(index), 0).r;
+    vec4 instance = texelFetch(u_palette, id_texel(label % u_palette_size), 0);
+    if (label > 0 && instance.a < 0.5) {  // a hidden instance
+        cull();
+        return;
+    }
+
     vec3 colour;
     if (u_mode == 2) {
         float shade = clamp((u_depth_shading.y - t.z) / (u_depth_shading.y - u_depth_shading.x),
@@ -160,12 +167,8 @@ void main() {
         colour = vec3(0.1 + 0.9 * shade);
     } else {
         colour = sh_colour(index, normalize(mean - u_eye));
-        if (u_mode == 1) {
-            int label = texelFetch(u_labels, id_texel(index), 0).r;
-            if (label > 0) {
-                vec3 instance = texelFetch(u_palette, id_texel(label % u_palette_size), 0).rgb;
-                colour = mix(colour, instance, u_label_opacity);
-            }
+        if (u_mode == 1 && label > 0) {
+            colour = mix(colour, instance.rgb, u_label_opacity);
         }
     }
     if (u_highlight != 0 && texelFetch(u_selected, id_texel(index), 0).r != 0u) {
