@@ -9,7 +9,8 @@ the camera moves, frames are drawn with the last order until the new one arrives
 Controls: left drag orbits, right or middle drag (or Shift+left) pans, the wheel zooms,
 a double-click sets the orbit centre to the surface under the cursor; W/A/S/D fly,
 Q/E go down/up, Shift moves faster; F frames the selection (or the scene),
-Shift+F resets the view.
+Shift+F resets the view. With a selection tool active (:mod:`.tools`), left drags
+draw its shape, right drags orbit and middle drags pan; ``[`` and ``]`` size the brush.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from OpenGL import GL
 from PySide6.QtCore import QElapsedTimer, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QSurfaceFormat, QWheelEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QSurfaceFormat, QWheelEvent
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QWidget
 
@@ -26,6 +27,7 @@ from liftstudio.app.viewport.depth_sort import DepthSorter, SortResult
 from liftstudio.app.viewport.gl_resources import FloatTarget
 from liftstudio.app.viewport.settings import ViewportSettings
 from liftstudio.app.viewport.splat_renderer import SplatRenderer
+from liftstudio.app.viewport.tools import SelectionTools, ToolMode
 from liftstudio.app.viewport.view_camera import ViewCamera, up_from_cameras
 from liftstudio.labels import LabelModel, palette
 from liftstudio.render.backend import SplatArrays
@@ -102,6 +104,8 @@ class SplatViewport(QOpenGLWidget):
         self._fly_timer.timeout.connect(self._fly_step)
         self._fly_clock = QElapsedTimer()
         self._sortDelivered.connect(self._take_sort)
+        self.tools = SelectionTools(self)
+        self.tools.modeChanged.connect(self._tool_changed)
 
     # ------------------------------------------------------------------ document
     def set_document(self, document: SceneDocument | None) -> None:
@@ -253,6 +257,10 @@ class SplatViewport(QOpenGLWidget):
         self._renderer.present(
             target, self.defaultFramebufferObject(), camera.width, camera.height, background
         )
+        if self.tools.mode != ToolMode.NAVIGATE:
+            painter = QPainter(self)
+            self.tools.paint(painter)
+            painter.end()
         self.frameRendered.emit(self.is_frame_current())
 
     def render_image(self, camera: Camera) -> np.ndarray:
@@ -349,14 +357,18 @@ class SplatViewport(QOpenGLWidget):
 
     # ------------------------------------------------------------------ input
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        """Start an orbit or pan drag."""
+        """Start a tool's shape (left button with a tool) or an orbit/pan drag."""
+        self.setFocus()
+        if event.button() == Qt.MouseButton.LeftButton and self.tools.press(
+            event.position(), event.modifiers()
+        ):
+            return
         self._drag_start = event.position()
         self._drag_button = event.button()
-        self.setFocus()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        """Orbit (left) or pan (right, middle, Shift+left)."""
-        if self._drag_start is None:
+        """Extend the tool's shape, or orbit / pan."""
+        if self.tools.move(event.position()) or self._drag_start is None:
             return
         delta = event.position() - self._drag_start
         self._drag_start = event.position()
@@ -364,16 +376,26 @@ class SplatViewport(QOpenGLWidget):
         height = max(1, round(self.height() * ratio))
         dx, dy = delta.x() * ratio, delta.y() * ratio
         shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if self._drag_button == Qt.MouseButton.LeftButton and not shift:
+        orbit_button = (
+            Qt.MouseButton.LeftButton
+            if self.tools.mode == ToolMode.NAVIGATE
+            else Qt.MouseButton.RightButton
+        )
+        if self._drag_button == orbit_button and not shift:
             self.view.orbit(dx, dy, height)
         else:
             self.view.pan(dx, dy, height)
         self._camera_moved()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        """End the drag."""
+        """Finish the tool's shape or the drag."""
+        if event.button() == Qt.MouseButton.LeftButton and self.tools.release(event.position()):
+            return
         self._drag_start = None
         self._drag_button = Qt.MouseButton.NoButton
+
+    def _tool_changed(self, mode: ToolMode) -> None:
+        self.setMouseTracking(mode in (ToolMode.BRUSH, ToolMode.SCRIBBLE))
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Zoom towards the orbit centre."""
@@ -383,7 +405,9 @@ class SplatViewport(QOpenGLWidget):
             self._camera_moved()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        """Orbit about the surface point under the cursor."""
+        """Orbit about the surface point under the cursor (navigation only)."""
+        if self.tools.mode != ToolMode.NAVIGATE:
+            return
         point = self.surface_point(event.position().x(), event.position().y())
         if point is not None:
             self.view.set_orbit_centre(point)
@@ -410,6 +434,12 @@ class SplatViewport(QOpenGLWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """F frames, Shift+F resets; WASD/QE start flying."""
         key = event.key()
+        if key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
+            self.tools.grow_brush(1.25 if key == Qt.Key.Key_BracketRight else 0.8)
+            return
+        if key == Qt.Key.Key_Escape and self.tools.mode != ToolMode.NAVIGATE:
+            self.tools.set_mode(ToolMode.NAVIGATE)
+            return
         if key == Qt.Key.Key_F:
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 self.reset_view()
