@@ -11,6 +11,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -29,10 +30,14 @@ from liftstudio.app.jobs import Job, JobQueue, JobsPanel, show_job_error
 from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
 from liftstudio.app.masks_dialog import MaskRequest, MasksDialog
 from liftstudio.app.panels import InstancesPanel, ScenePanel, ViewsPanel
+from liftstudio.app.panels.qa_panel import QaPanel
 from liftstudio.app.recent_files import RecentFiles
+from liftstudio.app.scribble import ScribbleResult, scribble_scores
+from liftstudio.app.tool_bar import ToolBar
 from liftstudio.app.viewport.gl_viewport import SplatViewport
 from liftstudio.app.welcome import WelcomePage
 from liftstudio.jobs import CancelToken, ProgressCallback
+from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import OpenedScene, open_scene
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,7 @@ class MainWindow(QMainWindow):
         self.views_panel = ViewsPanel()
         self.instances_panel = InstancesPanel()
         self.jobs_panel = JobsPanel(self.jobs)
+        self.qa_panel = QaPanel()
         self.docks = {
             "Scene": self._dock("Scene", self.scene_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             "Instances": self._dock(
@@ -89,7 +95,13 @@ class MainWindow(QMainWindow):
             ),
             "Views": self._dock("Views", self.views_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "Jobs": self._dock("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "QA": self._dock("QA", self.qa_panel, Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        self.tabifyDockWidget(self.docks["Views"], self.docks["QA"])
+        self.docks["Views"].raise_()
+        self.tool_bar = ToolBar(self.viewport.tools, self)
+        self.addToolBar(self.tool_bar)
+        self._scribble: ScribbleResult | None = None
         self.tabifyDockWidget(self.docks["Scene"], self.docks["Instances"])
         self.docks["Instances"].raise_()
         self.resizeDocks(
@@ -168,6 +180,10 @@ class MainWindow(QMainWindow):
         self.views_panel.snapRequested.connect(self.snap_to_training_camera)
         self.viewport.glInfo.connect(self._status_gl.setText)
         self.jobs.jobAdded.connect(self._watch_job)
+        self.viewport.tools.scribbled.connect(self.start_scribble_selection)
+        self.tool_bar.thresholdChanged.connect(self._rethreshold_scribble)
+        self.qa_panel.checkRequested.connect(self.start_consistency_check)
+        self.qa_panel.jumpRequested.connect(self._jump_to)
 
     # ------------------------------------------------------------------ opening
     def choose_file(self) -> None:
@@ -246,6 +262,9 @@ class MainWindow(QMainWindow):
         self.lift_action.setEnabled(document is not None)
         self.masks_action.setEnabled(document is not None and bool(document.train_cameras))
         self._last_masks = None
+        self._scribble = None
+        self.tool_bar.set_threshold_range(None)
+        self.qa_panel.set_report(None, [])
         if document is None:
             self.setWindowTitle("LiftStudio")
             self._status_scene.setText("No scene open")
@@ -357,6 +376,82 @@ class MainWindow(QMainWindow):
             )
 
         return self.jobs.submit(f"Masks ({request.source})", generate, on_success=done)
+
+    # ------------------------------------------------------------------ scribble
+    def start_scribble_selection(self, camera: Camera, mask: np.ndarray) -> Job | None:
+        """Select the object under a scribble by graph diffusion, in the background.
+
+        The result replaces the selection; the tool bar's threshold slider then re-cuts
+        the diffusion scores without running it again.
+        """
+        document = self.document
+        if document is None or not mask.any():
+            return None
+        gaussians = document.gaussians
+
+        def diffuse(progress: ProgressCallback, cancel: CancelToken):
+            return scribble_scores(gaussians, camera, mask, progress=progress, cancel=cancel)
+
+        def show(result: ScribbleResult) -> None:
+            if self.document is not document:
+                return
+            self._scribble = result
+            self.tool_bar.set_threshold_range(result.selection.threshold)
+            document.selection.replace(np.flatnonzero(result.selection.mask))
+
+        return self.jobs.submit("Scribble selection", diffuse, on_success=show)
+
+    def _rethreshold_scribble(self, threshold: float) -> None:
+        if self._scribble is None or self.document is None:
+            return
+        chosen = self._scribble.selection.with_threshold(threshold)
+        self.document.selection.replace(np.flatnonzero(chosen.mask))
+
+    # ------------------------------------------------------------------ QA
+    def start_consistency_check(self) -> Job | None:
+        """Compare the labels with the masks of the last lift (or the Views overlay)."""
+        from liftstudio.evaluate.consistency import check_consistency
+        from liftstudio.render.registry import resolve_backend
+        from liftstudio.sources.mask_import import import_masks
+
+        document = self.document
+        folder = self._last_masks or self.views_panel.masks_folder()
+        if document is None or folder is None:
+            QMessageBox.information(
+                self, "Check labels", "Lift or generate masks first: the check compares the "
+                "labels with the masks of the last lift.",
+            )  # fmt: skip
+            return None
+        labels = document.labels.ids.copy()
+        gaussians, cameras = document.gaussians, document.train_cameras
+
+        def check(progress: ProgressCallback, cancel: CancelToken):
+            masks = import_masks(folder, cameras)
+            report = check_consistency(
+                gaussians, masks.matched_cameras, masks.matched_maps, labels,
+                backend=resolve_backend("cpu"), associated=masks.associated,
+                progress=progress, cancel=cancel,
+            )  # fmt: skip
+            return report, masks.matched_cameras
+
+        def show(result) -> None:
+            if self.document is not document:
+                return
+            report, matched = result
+            images = [document.image_path(c) for c in matched]
+            self.qa_panel.set_report(report, matched, images)
+            self.docks["QA"].raise_()
+
+        return self.jobs.submit("Check labels against masks", check, on_success=show)
+
+    def _jump_to(self, camera: Camera, instance_id: int) -> None:
+        if self.document is None:
+            return
+        self.viewport.snap_to_camera(camera)
+        self.document.selection.replace(self.document.labels.members(instance_id))
+        names = [c.name for c in self.document.train_cameras]
+        if camera.name in names:
+            self.views_panel.select_camera(names.index(camera.name))
 
     def _watch_job(self, job: Job) -> None:
         job.failed.connect(lambda _message, _details, j=job: self._job_failed(j))

@@ -233,3 +233,62 @@ def test_very_large_scenes_open_in_point_mode(qtbot, window, monkeypatch):
     _open_demo(qtbot, window)
     assert window.viewport.settings.point_mode
     assert window.scene_panel.settings().point_mode
+
+
+def _object_stroke(document, truth, camera, instance):
+    """A short horizontal stroke through the middle of the instance in ``camera``."""
+    from liftstudio.render.label_maps import render_label_map
+    from liftstudio.render.registry import resolve_backend
+
+    labels = render_label_map(resolve_backend("cpu"), document.gaussians, camera, truth)
+    rows, cols = np.nonzero(labels == instance)
+    row = int(np.median(rows))
+    inside = cols[rows == row]
+    mask = np.zeros_like(labels, dtype=bool)
+    middle = (inside.min() + inside.max()) // 2
+    window = (slice(row - 1, row + 2), slice(middle - 3, middle + 4))
+    mask[window] = labels[window] == instance
+    return mask
+
+
+def test_a_scribble_selects_its_object_and_the_slider_recuts(qtbot, window, demo_truth):
+    document = _open_demo(qtbot, window)
+    camera = document.train_cameras[0]
+    instance = 7
+    mask = _object_stroke(document, demo_truth, camera, instance)
+    job = window.start_scribble_selection(camera, mask)
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.SUCCEEDED, job.error_message
+    chosen = np.zeros(len(demo_truth), bool)
+    chosen[document.selection.indices()] = True
+    target = demo_truth == instance
+    iou = (chosen & target).sum() / (chosen | target).sum()
+    assert iou >= 0.9, iou
+    slider = window.tool_bar.threshold_slider
+    assert slider.isEnabled()
+    before = len(document.selection.indices())
+    slider.setValue(slider.maximum() - 1)  # a high threshold keeps fewer Gaussians
+    assert len(document.selection.indices()) < before
+
+
+def test_the_consistency_check_ranks_instances_and_jumps_to_them(qtbot, window):
+    document = _open_demo(qtbot, window)
+    with qtbot.waitSignal(window.labelsApplied, timeout=WAIT_MS):
+        window.start_lift(LiftRequest(DEMO_MASKS, "vote"))
+    job = window.start_consistency_check()
+    qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
+    assert job.state is JobState.SUCCEEDED, job.error_message
+    panel = window.qa_panel
+    report = panel.report
+    scores = [row.score for row in report.instances]
+    assert panel.table.rowCount() == len(scores) > 5 and scores == sorted(scores)
+    panel.table.selectRow(0)
+    worst = report.instances[0]
+    camera = document.train_cameras[[c.name for c in document.train_cameras].index(
+        report.views[worst.worst_view])]  # fmt: skip
+    np.testing.assert_allclose(window.viewport.current_camera().viewmat, camera.viewmat,
+                               atol=1e-9)  # fmt: skip
+    np.testing.assert_array_equal(
+        document.selection.indices(), np.flatnonzero(document.labels.ids == worst.instance_id)
+    )
+    assert panel.displayed_heatmap() is not None
