@@ -358,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--repeats", type=_positive_int, default=3)
     io.add_argument("--json", action="store_true", help="print JSON instead of text")
     io.set_defaults(handler=_cmd_bench_io)
+    bench_edit = benches.add_parser(
+        "edit", help="click/lasso/brush selection and undo of a 500k edit at 1M Gaussians"
+    )
+    bench_edit.add_argument("--gaussians", type=_positive_int, default=1_000_000)
+    bench_edit.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_edit.set_defaults(handler=_cmd_bench_edit)
+
     bench_viewport = benches.add_parser(
         "viewport", help="viewport frame rate and depth-sort time (biker and 1M, 1920x1080)"
     )
@@ -519,6 +526,32 @@ def _cmd_bench_render(args: argparse.Namespace) -> int:
         progress=progress,
     )
     print(json.dumps(result, indent=2) if args.json else format_render_report(result))
+    return 0
+
+
+def _cmd_bench_edit(args: argparse.Namespace) -> int:
+    """Time the selection tools and undo/redo of a large edit at 1M Gaussians."""
+    from liftstudio.labels.bench_select_tools import (
+        format_select_tools_report,
+        run_select_tools_benchmark,
+    )
+    from liftstudio.labels.bench_undo import run_undo_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    tools = run_select_tools_benchmark(args.gaussians, progress=progress)
+    undo = run_undo_benchmark(num_gaussians=args.gaussians, edited=args.gaussians // 2)
+    if args.json:
+        print(json.dumps({"tools": tools, "undo": undo}, indent=2))
+    else:
+        print(format_select_tools_report(tools))
+        print(
+            f"undo of a {undo['edited']:,}-Gaussian edit: {undo['undo_ms']:.1f} ms "
+            f"(redo {undo['redo_ms']:.1f} ms, the edit itself {undo['assign_ms']:.0f} ms, "
+            f"history {undo['history_mb']:.1f} MB); target <= 50 ms"
+        )
     return 0
 
 
