@@ -43,12 +43,23 @@ class SceneDocument(QObject):
     selectionChanged = Signal(object)
     instancesChanged = Signal(object)
 
-    def __init__(self, opened: OpenedScene, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        opened: OpenedScene,
+        parent: QObject | None = None,
+        *,
+        labels: LabelModel | None = None,
+        project: Path | None = None,
+    ) -> None:
         super().__init__(parent)
         if opened.gaussians is None:
             raise ValueError(f"{opened.path} holds no Gaussians to show")
+        if labels is not None and labels.num_gaussians != len(opened.gaussians):
+            raise ValueError("the labels belong to a scene with another number of Gaussians")
         self.opened = opened
-        self.labels = LabelModel(len(opened.gaussians))
+        self.project = project
+        """The project file that keeps this scene's labels (None: not saved)."""
+        self.labels = labels if labels is not None else LabelModel(len(opened.gaussians))
         self.selection = Selection(len(opened.gaussians))
         self._unsubscribe = [
             self.labels.subscribe(self._forward_labels),

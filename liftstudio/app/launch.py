@@ -9,6 +9,7 @@ images and the smoke tests are made this way.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,7 +142,13 @@ def run_app(
             print(f"error: {screenshot}: folder {folder} does not exist", file=sys.stderr)
             return EXIT_FAILED
     app = application()
-    window = MainWindow()
+    scratch = None
+    if screenshot is not None:  # a screenshot run leaves no project files behind
+        scratch = tempfile.TemporaryDirectory(prefix="liftstudio-screenshot-")
+        window = MainWindow(project_locator=lambda _scene: Path(scratch.name) / "x.lsproj")
+        window.projects.enabled = False
+    else:
+        window = MainWindow()
     window.resize(*size)
     window.show()
     if demo:
@@ -155,4 +162,6 @@ def run_app(
     code = app.exec()
     window.shutdown()
     window.deleteLater()
+    if scratch is not None:
+        scratch.cleanup()
     return int(code)

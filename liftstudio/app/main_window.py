@@ -31,6 +31,7 @@ from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
 from liftstudio.app.masks_dialog import MaskRequest, MasksDialog
 from liftstudio.app.panels import InstancesPanel, ScenePanel, ViewsPanel
 from liftstudio.app.panels.qa_panel import QaPanel
+from liftstudio.app.project_keeper import ProjectKeeper, default_project_for
 from liftstudio.app.recent_files import RecentFiles
 from liftstudio.app.scribble import ScribbleResult, scribble_scores
 from liftstudio.app.tool_bar import ToolBar
@@ -67,7 +68,13 @@ class MainWindow(QMainWindow):
     documentChanged = Signal(object)
     labelsApplied = Signal(object)
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+        *,
+        project_locator=None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiftStudio")
         self.resize(1280, 800)
@@ -77,6 +84,15 @@ class MainWindow(QMainWindow):
         self.document: SceneDocument | None = None
         self._last_masks: Path | None = None
         self.jobs = JobQueue(self)
+        self.projects = ProjectKeeper(
+            locate=project_locator or default_project_for,
+            ask_recovery=self._ask_recovery,
+            parent=self,
+        )
+        self.projects.failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
+        self.projects.saved.connect(
+            lambda path: self.statusBar().showMessage(f"saved {path}", 5000)
+        )
         self.viewport = SplatViewport()
         self.welcome = WelcomePage(self.recent)
         self.centre = QStackedWidget()
@@ -135,6 +151,9 @@ class MainWindow(QMainWindow):
         self.recent.changed.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         file_menu.addSeparator()
+        self.save_action = self._action(
+            file_menu, "&Save project", self.save_project, QKeySequence.StandardKey.Save
+        )
         self.close_action = self._action(file_menu, "&Close scene", self.close_scene, "Ctrl+W")
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         lift_menu = self.menuBar().addMenu("&Lift")
@@ -232,7 +251,7 @@ class MainWindow(QMainWindow):
             return opened
 
         def show(opened: OpenedScene) -> None:
-            self._set_document(SceneDocument(opened, self))
+            self._set_document(self.projects.open_document(opened, self))
             if remember:
                 self.recent.add(path)
             if then is not None:
@@ -241,8 +260,21 @@ class MainWindow(QMainWindow):
         return self.jobs.submit(f"Open {path.name}", load, on_success=show)
 
     def close_scene(self) -> None:
-        """Close the open scene (back to the welcome page)."""
+        """Close the open scene (back to the welcome page); unsaved edits are autosaved."""
+        self.projects.autosave()
         self._set_document(None)
+
+    def save_project(self) -> Path | None:
+        """Write the open scene's project file (labels, instances, history)."""
+        return self.projects.save()
+
+    def _ask_recovery(self, autosave: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Recover unsaved labels?",
+            f"{autosave.name} holds edits newer than the saved project (LiftStudio was "
+            "closed or stopped before saving). Recover them?",
+        )  # fmt: skip
+        return answer == QMessageBox.StandardButton.Yes
 
     def _set_document(self, document: SceneDocument | None) -> None:
         old = self.document
@@ -259,6 +291,9 @@ class MainWindow(QMainWindow):
             self.scene_panel.set_settings(points)
             self.viewport.set_settings(points)
         self.close_action.setEnabled(document is not None)
+        self.save_action.setEnabled(document is not None)
+        if document is None:
+            self.projects.watch(None)
         self.lift_action.setEnabled(document is not None)
         self.masks_action.setEnabled(document is not None and bool(document.train_cameras))
         self._last_masks = None
@@ -323,8 +358,11 @@ class MainWindow(QMainWindow):
             if self.document is not document:
                 log.info("lift finished after its scene was closed; result dropped")
                 return
-            document.labels.replace_all(output.labels, source=f"lift:{request.method}")
+            document.labels.replace_all(
+                output.labels, confidence=output.confidence, source=f"lift:{request.method}"
+            )
             self.views_panel.set_masks_folder(request.masks)
+            self.projects.autosave()
             self.labelsApplied.emit(output)
 
         return self.jobs.submit(f"Lift ({request.method}) {request.masks.name}", lift,
@@ -497,8 +535,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def shutdown(self) -> bool:
-        """Cancel jobs and stop every background thread; True when all have ended."""
+        """Cancel jobs, autosave edits and stop every background thread.
+
+        Returns True when every thread has ended.
+        """
         ended = self.jobs.shutdown()
+        self.projects.autosave()
+        self.projects.watch(None)
         self.views_panel.shutdown()
         self.viewport.shutdown()
         return ended

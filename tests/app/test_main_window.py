@@ -36,7 +36,9 @@ def _qthreads_running() -> list[QThread]:
 @pytest.fixture
 def window(qtbot, tmp_path, no_leaked_threads):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings)
+    projects = tmp_path / "projects"
+    window = MainWindow(settings, project_locator=lambda scene: projects / f"{scene.name}.lsproj")
+    window.projects.ask_recovery = lambda _autosave: True
     qtbot.addWidget(window)
     window.resize(1000, 700)
     window.show()
@@ -292,3 +294,30 @@ def test_the_consistency_check_ranks_instances_and_jumps_to_them(qtbot, window):
         document.selection.indices(), np.flatnonzero(document.labels.ids == worst.instance_id)
     )
     assert panel.displayed_heatmap() is not None
+
+
+def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
+    document = _open_demo(qtbot, window)
+    project = document.project
+    document.labels.replace_all(demo_truth, source="lift:test")
+    document.labels.rename(3, "mug")
+    document.labels.assign(np.arange(100), 9, source="brush")
+    assert window.projects.dirty
+    window.close_scene()  # autosaves: nothing is lost without an explicit save
+    assert project.with_name(project.name + ".autosave").is_file()
+    assert not project.exists()
+
+    reopened = _open_demo(qtbot, window)  # the newer autosave is recovered
+    expected = demo_truth.copy()
+    expected[:100] = 9
+    np.testing.assert_array_equal(reopened.labels.ids, expected)
+    assert reopened.labels.instance(3).name == "mug"
+    assert reopened.labels.undo()  # the history came back too
+    np.testing.assert_array_equal(reopened.labels.ids, demo_truth)
+    reopened.labels.redo()
+
+    assert window.save_project() == project
+    assert project.is_file() and not project.with_name(project.name + ".autosave").exists()
+    window.close_scene()
+    again = _open_demo(qtbot, window)
+    np.testing.assert_array_equal(again.labels.ids, expected)
