@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from liftstudio import __version__
 from liftstudio.app.document import SceneDocument
+from liftstudio.app.instance_actions import InstanceActions
 from liftstudio.app.jobs import Job, JobQueue, JobsPanel, show_job_error
 from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
 from liftstudio.app.masks_dialog import MaskRequest, MasksDialog
@@ -42,6 +43,25 @@ from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import OpenedScene, open_scene
 
 log = logging.getLogger(__name__)
+
+VIEWPORT_SHORTCUTS = (
+    ("Left drag", "Orbit (with a tool: draw its shape; right drag orbits)"),
+    ("Right / middle drag, Shift+left", "Pan"),
+    ("Wheel", "Zoom"),
+    ("Double-click", "Orbit about the point under the cursor"),
+    ("W A S D, Q E", "Fly (Shift: faster)"),
+    ("F / Shift+F", "Frame the selection / reset the view"),
+    ("Esc, C, R, L, B, G", "Navigate, Click, Rect, Lasso, Brush, Scribble tools"),
+    ("Shift / Ctrl / Ctrl+Shift", "With a tool: add / subtract / intersect"),
+    ("[ ]", "Brush size"),
+    ("Ctrl+O, Ctrl+S, Ctrl+L", "Open, save project, lift masks"),
+)
+
+
+def shortcut_rows(instance_actions: InstanceActions) -> list[tuple[str, str]]:
+    """Every shortcut of the window, viewport first (Help and the README show them)."""
+    return [*VIEWPORT_SHORTCUTS, *instance_actions.shortcut_table()]
+
 
 POINT_MODE_ABOVE = 3_000_000
 """Scenes with more Gaussians open in point mode (the Scene panel switches it off)."""
@@ -128,6 +148,7 @@ class MainWindow(QMainWindow):
         self._status_gl = QLabel()
         self.statusBar().addWidget(self._status_scene, 1)
         self.statusBar().addPermanentWidget(self._status_gl)
+        self.instance_actions = InstanceActions(self, self.instances_panel)
         self._build_menus()
         self._connect()
         self._set_document(None)
@@ -156,6 +177,10 @@ class MainWindow(QMainWindow):
         )
         self.close_action = self._action(file_menu, "&Close scene", self.close_scene, "Ctrl+W")
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        for action in self.instance_actions.edit_menu_actions:
+            edit_menu.addAction(action)
+        self.menuBar().addMenu(self.instance_actions.menu)
         lift_menu = self.menuBar().addMenu("&Lift")
         self.lift_action = self._action(lift_menu, "&Lift masks…", self.choose_lift, "Ctrl+L")
         self.masks_action = self._action(lift_menu, "&Generate masks…", self.choose_masks)
@@ -166,7 +191,7 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Controls", self.show_controls)
+        self._action(help_menu, "&Controls and shortcuts", self.show_controls)
         self._action(help_menu, "&About LiftStudio", self.show_about)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -285,6 +310,7 @@ class MainWindow(QMainWindow):
         if document is not None and document.train_cameras:
             self.views_panel.select_camera(0)
         self.instances_panel.set_document(document)
+        self.instance_actions.set_document(document)
         self.centre.setCurrentWidget(self.viewport if document else self.welcome)
         if document is not None and len(document.gaussians) > POINT_MODE_ABOVE:
             points = replace(self.scene_panel.settings(), point_mode=True)
@@ -500,16 +526,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ misc
     def show_controls(self) -> None:
-        """Explain the viewport's mouse and keyboard controls."""
-        QMessageBox.information(
-            self,
-            "Viewport controls",
-            "Left drag: orbit    Right/middle drag or Shift+left: pan    Wheel: zoom\n"
-            "Double-click: orbit about the point under the cursor\n"
-            "W/A/S/D: fly    Q/E: down/up    Shift: faster\n"
-            "F: frame the selection    Shift+F: reset the view\n"
-            "Views panel: double-click a camera to look through it",
-        )
+        """The viewport controls and every keyboard shortcut."""
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>{what}</td></tr>" for key, what in
+                       shortcut_rows(self.instance_actions))  # fmt: skip
+        box = QMessageBox(self)
+        box.setWindowTitle("Controls and shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<table>{rows}</table>")
+        box.open()
+        self._controls_box = box
 
     def show_about(self) -> None:
         """Version and what the viewport runs on."""

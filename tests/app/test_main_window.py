@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThread, QTimer, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QAction, QDropEvent
 
 from liftstudio.app.jobs import JobState
 from liftstudio.app.lift_dialog import LiftRequest
@@ -321,3 +321,18 @@ def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
     window.close_scene()
     again = _open_demo(qtbot, window)
     np.testing.assert_array_equal(again.labels.ids, expected)
+
+
+def test_help_lists_every_shortcut_of_the_window(qtbot, window):
+    from liftstudio.app.main_window import shortcut_rows
+
+    keys = " ".join(key for key, _ in shortcut_rows(window.instance_actions))
+    for action in window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            text = sequence.toString()
+            if text and len(text) <= 2:  # single keys: tools and instance operations
+                listed = "1 … 9" in keys if text in "123456789" else text in keys
+                assert listed, f"{action.text()} ({text}) is missing from Help"
+    window.show_controls()
+    assert "Ctrl+Z" in window._controls_box.text()
+    window._controls_box.close()

@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from liftstudio.app.document import SceneDocument
-from liftstudio.app.panels import InstancesPanel, ScenePanel, ViewsPanel
+from liftstudio.app.panels import InstancesPanel, InstanceTableModel, ScenePanel, ViewsPanel
 from liftstudio.app.viewport.settings import ViewMode, ViewportSettings
 from liftstudio.evaluate.demo_scene import demo_dir
-from liftstudio.labels import instance_colour
+from liftstudio.labels import LabelModel, instance_colour
 from liftstudio.render.label_maps import render_label_map
 from liftstudio.render.registry import resolve_backend
 from liftstudio.sources.images import load_rgb
@@ -275,3 +275,35 @@ def test_selecting_rows_selects_their_gaussians(qtbot, instances, doc, demo_trut
     np.testing.assert_array_equal(doc.selection.indices(), wanted)
     instances.table.clearSelection()
     assert doc.selection.indices().size == 0
+
+
+def test_instance_table_shows_class_visibility_and_lock(qtbot, instances, doc, demo_truth):
+    model = instances.model
+    assert model.COLUMNS == ("", "ID", "Name", "Class", "Gaussians", "Visible", "Locked")
+    with qtbot.waitSignal(instances.refreshed):
+        doc.labels.replace_all(demo_truth)
+    with qtbot.waitSignal(instances.refreshed):  # table edits refresh it too
+        doc.labels.update_instance(2, class_name="chair", visible=False, locked=True)
+    row, other = model.row_of(2), model.row_of(3)
+    check = Qt.ItemDataRole.CheckStateRole
+    assert model.index(row, model.CLASS).data() == "chair"
+    assert model.index(other, model.CLASS).data() == ""
+    assert model.index(row, model.VISIBLE).data(check) == Qt.CheckState.Unchecked
+    assert model.index(row, model.LOCKED).data(check) == Qt.CheckState.Checked
+    assert model.index(other, model.VISIBLE).data(check) == Qt.CheckState.Checked
+    foreground = Qt.ItemDataRole.ForegroundRole
+    assert model.index(row, model.NAME).data(foreground) is not None  # hidden: greyed
+    assert model.index(other, model.NAME).data(foreground) is None
+
+
+def test_instance_table_without_labels_is_read_only(qtbot):
+    labels = LabelModel(4)
+    labels.assign(np.arange(2), 1)
+    model = InstanceTableModel()
+    model.set_instances(labels.instances())
+    name = model.index(0, model.NAME)
+    assert not model.flags(name) & Qt.ItemFlag.ItemIsEditable
+    assert not model.setData(name, "chair")
+    model.set_labels(labels)
+    assert model.flags(name) & Qt.ItemFlag.ItemIsEditable
+    assert model.setData(name, "chair") and labels.instance(1).name == "chair"

@@ -1,9 +1,10 @@
-"""The Instances panel: the instance table; selecting rows selects their Gaussians."""
+"""The Instances panel: the editable instance table; selecting rows selects their Gaussians."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from PySide6.QtCore import (
@@ -16,9 +17,10 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QColorDialog,
     QHeaderView,
     QLabel,
     QTableView,
@@ -27,13 +29,19 @@ from PySide6.QtWidgets import (
 )
 
 from liftstudio.app.document import SceneDocument
-from liftstudio.labels import UNLABELED, Instance
+from liftstudio.labels import UNLABELED, Instance, LabelModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
 
 class InstanceTableModel(QAbstractTableModel):
-    """The instance table (read-only): colour swatch, id, name, Gaussian count.
+    """The instance table: swatch, id, name, class, count, visible and locked boxes.
+
+    Name and class are edited in place, the swatch takes a colour through
+    :meth:`setData` (``DecorationRole``) and the two boxes toggle through
+    ``CheckStateRole``. Every edit goes to the label model given to :meth:`set_labels`
+    as one undo step; the edited row is shown at once, the rest waits for the panel's
+    refresh. Hidden instances are drawn greyed.
 
     Parameters
     ----------
@@ -41,13 +49,20 @@ class InstanceTableModel(QAbstractTableModel):
         Qt parent.
     """
 
-    COLUMNS = ("", "ID", "Name", "Gaussians")
-    COLOUR, ID, NAME, COUNT = range(4)
+    COLUMNS = ("", "ID", "Name", "Class", "Gaussians", "Visible", "Locked")
+    COLOUR, ID, NAME, CLASS, COUNT, VISIBLE, LOCKED = range(7)
+    _TEXT_FIELDS: ClassVar[dict[int, str]] = {NAME: "name", CLASS: "class_name"}
+    _CHECK_FIELDS: ClassVar[dict[int, str]] = {VISIBLE: "visible", LOCKED: "locked"}
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._instances: list[Instance] = []
         self._rows: dict[int, int] = {}
+        self._labels: LabelModel | None = None
+
+    def set_labels(self, labels: LabelModel | None) -> None:
+        """Send edits to ``labels`` (None: the table is read-only)."""
+        self._labels = labels
 
     def set_instances(self, instances: Sequence[Instance]) -> None:
         """Show ``instances``; rows are updated in place when the ids are the same."""
@@ -80,18 +95,60 @@ class InstanceTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        """Text, swatch colour, alignment and sort key of one cell."""
+        """Text, swatch colour, check state, greying, alignment and id of one cell."""
         if not index.isValid():
             return None
         instance, column = self._instances[index.row()], index.column()
         if role == Qt.ItemDataRole.DecorationRole and column == self.COLOUR:
-            return QColor(*instance.colour)
+            return QColor(*instance.colour, 255 if instance.visible else _HIDDEN_ALPHA)
         if role == Qt.ItemDataRole.DisplayRole:
             return _cell_text(instance, column)
+        if role == Qt.ItemDataRole.EditRole and column in self._TEXT_FIELDS:
+            return getattr(instance, self._TEXT_FIELDS[column]) or ""
+        if role == Qt.ItemDataRole.CheckStateRole and column in self._CHECK_FIELDS:
+            checked = getattr(instance, self._CHECK_FIELDS[column])
+            return Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.ForegroundRole and not instance.visible:
+            return QGuiApplication.palette().color(
+                QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
+            )
         if role == Qt.ItemDataRole.UserRole:
             return instance.id
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.ID, self.COUNT):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.COLOUR:
+            return "Double-click to choose the colour"
+        return None
+
+    def setData(self, index: _Index, value: object, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """Edit a name or class (``EditRole``), a box (``CheckStateRole``) or the colour.
+
+        Returns
+        -------
+        bool
+            Whether the edit was taken (False without labels or for a read-only cell).
+        """
+        if not index.isValid() or self._labels is None:
+            return False
+        instance, column = self._instances[index.row()], index.column()
+        fields = self._edit_fields(column, value, role)
+        if fields is None:
+            return False
+        with self._labels.step(_step_text(instance.id, fields)):
+            self._labels.update_instance(instance.id, **fields)
+        self._instances[index.row()] = self._labels.instance(instance.id)
+        row = index.row()
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+        return True
+
+    def _edit_fields(self, column: int, value: object, role: int) -> dict[str, object] | None:
+        if role == Qt.ItemDataRole.EditRole and column in self._TEXT_FIELDS:
+            text = str(value or "").strip()
+            return {self._TEXT_FIELDS[column]: text or None}
+        if role == Qt.ItemDataRole.CheckStateRole and column in self._CHECK_FIELDS:
+            return {self._CHECK_FIELDS[column]: _is_checked(value)}
+        if role == Qt.ItemDataRole.DecorationRole and column == self.COLOUR:
+            return {"colour": _rgb(value)}  # type: ignore[arg-type]
         return None
 
     def headerData(
@@ -103,10 +160,47 @@ class InstanceTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
-        """Selectable, not editable (editing comes with the tools)."""
+        """Selectable; name and class editable, visible and locked checkable."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if self._labels is None:
+            return flags
+        if index.column() in self._TEXT_FIELDS:
+            flags |= Qt.ItemFlag.ItemIsEditable
+        elif index.column() in self._CHECK_FIELDS:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+
+_HIDDEN_ALPHA = 70
+
+
+def _is_checked(value: object) -> bool:
+    if isinstance(value, Qt.CheckState):
+        return value == Qt.CheckState.Checked
+    if isinstance(value, bool):
+        return value
+    return int(value) == Qt.CheckState.Checked.value  # type: ignore[call-overload] (Qt int)
+
+
+def _rgb(value: QColor | Sequence[int]) -> tuple[int, int, int]:
+    if isinstance(value, QColor):
+        return (value.red(), value.green(), value.blue())
+    r, g, b = (int(c) for c in value)
+    return (r, g, b)
+
+
+def _step_text(instance_id: int, fields: dict[str, object]) -> str:
+    ((field, value),) = fields.items()
+    if field == "visible":
+        return f"{'show' if value else 'hide'} {instance_id}"
+    if field == "locked":
+        return f"{'lock' if value else 'unlock'} {instance_id}"
+    if field == "colour":
+        return f"recolour {instance_id}"
+    what = "rename" if field == "name" else "set class of"
+    return f"{what} {instance_id}"
 
 
 def _cell_text(instance: Instance, column: int) -> str | None:
@@ -114,6 +208,8 @@ def _cell_text(instance: Instance, column: int) -> str | None:
         return str(instance.id)
     if column == InstanceTableModel.NAME:
         return instance.name
+    if column == InstanceTableModel.CLASS:
+        return instance.class_name or ""
     if column == InstanceTableModel.COUNT:
         return f"{instance.count:,}"
     return None
@@ -134,8 +230,10 @@ def summary_text(doc: SceneDocument | None) -> str:
 class InstancesPanel(QWidget):
     """The instances of the document's labels; selecting rows selects their Gaussians.
 
-    The table refreshes once per burst of ``labelsChanged`` events (a zero-delay
-    single-shot timer coalesces them).
+    The table refreshes once per burst of ``labelsChanged`` and ``instancesChanged``
+    events (a zero-delay single-shot timer coalesces them). Double-clicking a name or
+    class edits it in place, double-clicking the swatch picks a colour
+    (:meth:`choose_colour`), the Visible and Locked boxes toggle.
 
     Parameters
     ----------
@@ -158,6 +256,8 @@ class InstancesPanel(QWidget):
         self.summary = QLabel()
         self.table = _table_view(self.model)
         self.table.selectionModel().selectionChanged.connect(self._on_rows_selected)
+        self.table.doubleClicked.connect(self._on_double_clicked)
+        self.colour_dialog: QColorDialog | None = None
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -175,6 +275,11 @@ class InstancesPanel(QWidget):
                 self._doc.labelsChanged.disconnect(self._schedule_refresh)
                 self._doc.instancesChanged.disconnect(self._schedule_refresh)
         self._doc = doc
+        self.model.set_labels(doc.labels if doc is not None else None)
+        if self.colour_dialog is not None:
+            self.colour_dialog.reject()
+            self.colour_dialog.deleteLater()
+            self.colour_dialog = None
         if doc is not None:
             doc.labelsChanged.connect(self._schedule_refresh)
             doc.instancesChanged.connect(self._schedule_refresh)
@@ -186,6 +291,7 @@ class InstancesPanel(QWidget):
 
     def refresh(self) -> None:
         """Rebuild the table and the summary now, keeping the selected instances selected."""
+        self._refresh_timer.stop()
         selected = self.selected_ids()
         self.model.set_instances(self._doc.labels.instances() if self._doc is not None else [])
         self.summary.setText(summary_text(self._doc))
@@ -204,6 +310,54 @@ class InstancesPanel(QWidget):
     def select_ids(self, instance_ids: Sequence[int]) -> None:
         """Select the rows of ``instance_ids`` (and so their Gaussians)."""
         self._select_rows(instance_ids)
+        rows = [self.model.row_of(int(i)) for i in instance_ids]
+        shown = [row for row in rows if row is not None]
+        if shown:
+            self.table.scrollTo(self.model.index(min(shown), self.model.NAME))
+
+    def edit_name(self, instance_id: int) -> bool:
+        """Start editing the name cell of ``instance_id``; False when it has no row."""
+        row = self.model.row_of(instance_id)
+        if row is None or self._doc is None:
+            return False
+        index = self.model.index(row, self.model.NAME)
+        self.table.scrollTo(index)
+        self.table.setFocus()
+        self.table.edit(index)
+        return True
+
+    def choose_colour(self, instance_id: int, colour: QColor | Sequence[int] | None = None) -> None:
+        """Give ``instance_id`` the colour ``colour``; None asks for it in a colour dialog.
+
+        Parameters
+        ----------
+        instance_id
+            The instance to recolour; nothing happens when it has no row.
+        colour
+            A ``QColor`` or ``(r, g, b)`` in 0-255. None opens a window-modal
+            ``QColorDialog`` without blocking (kept as :attr:`colour_dialog`); the
+            colour is taken when the user accepts it.
+        """
+        row = self.model.row_of(instance_id)
+        if row is None or self._doc is None:
+            return
+        index = self.model.index(row, self.model.COLOUR)
+        if colour is not None:
+            self.model.setData(index, colour, Qt.ItemDataRole.DecorationRole)
+            return
+        if self.colour_dialog is not None:
+            self.colour_dialog.reject()
+            self.colour_dialog.deleteLater()
+        instance = self.model.instance(row)
+        dialog = QColorDialog(QColor(*instance.colour), self)
+        dialog.setWindowTitle(f"Colour of {instance.name}")
+        dialog.colorSelected.connect(lambda chosen: self.choose_colour(instance_id, chosen))
+        self.colour_dialog = dialog
+        dialog.open()
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        if index.isValid() and index.column() == self.model.COLOUR:
+            self.choose_colour(self.model.instance(index.row()).id)
 
     def _schedule_refresh(self, _indices: object) -> None:
         self._refresh_timer.start()
@@ -231,10 +385,12 @@ def _table_view(model: InstanceTableModel) -> QTableView:
     table.setModel(model)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setEditTriggers(
+        QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+    )
     table.verticalHeader().setVisible(False)
     header = table.horizontalHeader()
-    header.setSectionResizeMode(InstanceTableModel.NAME, QHeaderView.ResizeMode.Stretch)
-    for column in (InstanceTableModel.COLOUR, InstanceTableModel.ID, InstanceTableModel.COUNT):
-        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    for column in (InstanceTableModel.NAME, InstanceTableModel.CLASS):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
     return table
