@@ -36,6 +36,7 @@ import numpy as np
 from liftstudio import __version__
 from liftstudio.errors import InputFileError, OutputFileError, SceneDataError
 from liftstudio.fileio import atomic_output
+from liftstudio.labels.label_model import checked_instance_ids
 from liftstudio.labels.palette import instance_colour
 from liftstudio.scene.formats import read_gaussians, write_ply
 from liftstudio.scene.gaussians import GaussianScene
@@ -46,7 +47,6 @@ SIDECAR_SUFFIX = ".instances.json"
 SIDECAR_FORMAT = "liftstudio.instances"
 SIDECAR_VERSION = 1
 
-_MAX_ID = int(np.iinfo(np.int32).max)
 
 InstanceSpec = str | Mapping[str, Any]
 """A name, or a mapping with any of ``name``, ``class``, ``colour`` ([r, g, b] 0-255)."""
@@ -233,7 +233,7 @@ def write_labeled_ply(
     """
     path = Path(path)
     n = len(scene)
-    labels = _check_labels(labels, n)
+    labels = checked_instance_ids(labels, n)
     if confidence is not None:
         confidence = _check_confidence(confidence, n)
     table = instance_table(labels, scene.means, instances)
@@ -292,7 +292,7 @@ def read_labeled_ply(path: str | Path, *, column: str = INSTANCE_COLUMN) -> Labe
             path, f"has no {column!r} column (extra columns: {available}): not a labeled PLY"
         )
     try:
-        labels = _check_labels(scene.extras[column], len(scene))
+        labels = checked_instance_ids(scene.extras[column], len(scene))
     except SceneDataError as exc:
         raise InputFileError(path, f"column {column!r}: {exc}") from None
     sidecar = sidecar_path(path)
@@ -362,19 +362,6 @@ def check_output_path(
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_labels(labels: np.ndarray, n: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise SceneDataError(f"labels must have shape ({n},), one per Gaussian; got {labels.shape}")
-    if labels.dtype == bool or labels.dtype.kind not in "iu":
-        raise SceneDataError(f"labels must be integers, got dtype {labels.dtype}")
-    if n and int(labels.min()) < 0:
-        raise SceneDataError(f"labels must be >= 0 (0 = unlabeled), got {int(labels.min())}")
-    if n and int(labels.max()) > _MAX_ID:
-        raise SceneDataError(f"labels must fit in int32, got {int(labels.max())}")
-    return np.ascontiguousarray(labels, dtype=np.int32)
-
-
 def _check_confidence(confidence: np.ndarray, n: int) -> np.ndarray:
     confidence = np.asarray(confidence)
     if confidence.shape != (n,):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from liftstudio.errors import LiftStudioError
+from liftstudio.errors import LiftStudioError, SceneDataError
 from liftstudio.labels.events import Listeners
 from liftstudio.labels.history import GaussianDelta, History, Step, TableDelta
 from liftstudio.labels.palette import instance_colour
@@ -248,7 +248,7 @@ class LabelModel:
         source
             Recorded as the provenance and in the :class:`LabelsChanged` event.
         """
-        new = self._checked_ids(ids).copy()
+        new = checked_instance_ids(ids, self.num_gaussians).copy()
         conf = (
             np.full(new.shape, np.nan, np.float32)
             if confidence is None
@@ -466,18 +466,28 @@ class LabelModel:
             self._sources.append(source)
         return self._sources.index(source)
 
-    def _checked_ids(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids)
-        if ids.shape != self._ids.shape:
-            raise ValueError(
-                f"labels must have shape ({self.num_gaussians},) (one per Gaussian), "
-                f"got {ids.shape}"
-            )
-        if ids.size and not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"labels must be integers, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() > _MAX_ID):
-            raise ValueError("labels must lie in [0, 2**31 - 1] (0 = unlabeled)")
-        return ids.astype(np.int32, copy=False)
+
+def checked_instance_ids(labels: np.ndarray, count: int) -> np.ndarray:
+    """``labels`` as ``(count,)`` int32 instance ids, or an error saying what is wrong.
+
+    Raises
+    ------
+    SceneDataError
+        (a ``ValueError``) for another shape, a non-integer dtype, negative ids or ids
+        beyond int32.
+    """
+    labels = np.asarray(labels)
+    if labels.shape != (count,):
+        raise SceneDataError(
+            f"labels must have shape ({count},), one per Gaussian; got {labels.shape}"
+        )
+    if labels.dtype == bool or labels.dtype.kind not in "iu":
+        raise SceneDataError(f"labels must be integers, got dtype {labels.dtype}")
+    if count and int(labels.min()) < 0:
+        raise SceneDataError(f"labels must be >= 0 (0 = unlabeled), got {int(labels.min())}")
+    if count and int(labels.max()) > _MAX_ID:
+        raise SceneDataError(f"labels must fit in int32, got {int(labels.max())}")
+    return np.ascontiguousarray(labels, dtype=np.int32)
 
 
 def _checked_confidence(confidence: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

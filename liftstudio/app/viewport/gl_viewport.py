@@ -23,7 +23,7 @@ from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QWidget
 
 from liftstudio.app.document import SceneDocument
-from liftstudio.app.viewport.depth_sort import DepthSorter, SortResult
+from liftstudio.app.viewport.depth_sort import DepthSorter, SortResult, back_to_front
 from liftstudio.app.viewport.gl_resources import FloatTarget
 from liftstudio.app.viewport.settings import ViewportSettings
 from liftstudio.app.viewport.splat_renderer import SplatRenderer
@@ -268,8 +268,6 @@ class SplatViewport(QOpenGLWidget):
 
         The same passes as the widget's frames, with a depth order computed here.
         """
-        from liftstudio.app.viewport.depth_sort import back_to_front
-
         self.makeCurrent()
         try:
             self._upload_changes()

@@ -26,6 +26,7 @@ from liftstudio.labels.palette import palette
 from liftstudio.render.backend import SplatArrays
 from liftstudio.render.rules import INRIA_RULES, RasterRules
 from liftstudio.scene.camera import Camera
+from liftstudio.scene.rotations import quats_to_matrices
 from liftstudio.scene.sh import sh_degree_from_coeffs
 
 ID_TEXTURE_WIDTH = 1024
@@ -39,15 +40,7 @@ _UNITS = {"u_geometry": 0, "u_covariance": 1, "u_sh": 2, "u_labels": 3, "u_selec
 
 def covariances(splats: SplatArrays) -> np.ndarray:
     """Upper triangles ``(c00, c01, c02, c11, c12, c22)`` of ``Σ = R S² Rᵀ``, ``(N, 6)``."""
-    w, x, y, z = (splats.quats[:, i].astype(np.float64) for i in range(4))
-    rotation = np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        axis=1,
-    )
+    rotation = quats_to_matrices(splats.quats)
     m = rotation * splats.scales.astype(np.float64)[:, None, :]
     sigma = m @ np.transpose(m, (0, 2, 1))
     rows, cols = np.triu_indices(3)
