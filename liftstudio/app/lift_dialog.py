@@ -9,15 +9,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QSpinBox,
     QWidget,
 )
 
+from liftstudio.app.path_field import path_row
 from liftstudio.lift.registry import lift_methods
 from liftstudio.sources.mask_import import mask_formats
 
@@ -51,11 +49,7 @@ class LiftDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Lift masks onto the Gaussians")
         self.masks_edit = QLineEdit(str(masks) if masks else "")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        masks_row = QHBoxLayout()
-        masks_row.addWidget(self.masks_edit, 1)
-        masks_row.addWidget(browse)
+        masks_row = path_row(self, self.masks_edit, "Masks folder", folder=True)
         self.method_combo = QComboBox()
         for name, method in lift_methods().items():
             self.method_combo.addItem(f"{name} — {method.description}", name)
@@ -88,8 +82,3 @@ class LiftDialog(QDialog):
             mask_format=self.format_combo.currentData(),
             steps=steps if steps > 0 else None,
         )
-
-    def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Masks folder", self.masks_edit.text())
-        if folder:
-            self.masks_edit.setText(folder)

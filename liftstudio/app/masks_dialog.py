@@ -9,14 +9,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLineEdit,
-    QPushButton,
     QWidget,
 )
 
+from liftstudio.app.path_field import path_row
 from liftstudio.sources.mask_generation import MASK_SOURCE_NAMES
 
 
@@ -60,8 +58,10 @@ class MasksDialog(QDialog):
         self.checkpoint_edit.setPlaceholderText("from the settings file")
         form = QFormLayout(self)
         form.addRow("Source", self.source_combo)
-        form.addRow("Output folder", self._with_browse(self.out_edit, folder=True))
-        form.addRow("SAM checkpoint", self._with_browse(self.checkpoint_edit, folder=False))
+        form.addRow("Output folder", path_row(self, self.out_edit, "Output folder", folder=True))
+        form.addRow(
+            "SAM checkpoint", path_row(self, self.checkpoint_edit, "SAM checkpoint", folder=False)
+        )
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -84,20 +84,3 @@ class MasksDialog(QDialog):
         source = self.source_combo.currentData()
         self.out_edit.setText(str(default_masks_folder(self._scene_path, source)))
         self.checkpoint_edit.setEnabled(source == "sam")
-
-    def _with_browse(self, edit: QLineEdit, *, folder: bool) -> QHBoxLayout:
-        button = QPushButton("Browse…")
-
-        def browse() -> None:
-            if folder:
-                chosen = QFileDialog.getExistingDirectory(self, "Output folder", edit.text())
-            else:
-                chosen, _ = QFileDialog.getOpenFileName(self, "SAM checkpoint", edit.text())
-            if chosen:
-                edit.setText(chosen)
-
-        button.clicked.connect(browse)
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(button)
-        return row
