@@ -40,7 +40,7 @@ from liftstudio.app.viewport.gl_viewport import SplatViewport
 from liftstudio.app.welcome import WelcomePage
 from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.scene.camera import Camera
-from liftstudio.scene.discovery import OpenedScene, open_scene
+from liftstudio.scene.discovery import open_scene
 
 log = logging.getLogger(__name__)
 
@@ -265,18 +265,21 @@ class MainWindow(QMainWindow):
         """
         path = Path(path)
 
-        def load(progress: ProgressCallback, cancel: CancelToken) -> OpenedScene:
-            progress(0, 1, f"reading {path}")
+        def load(progress: ProgressCallback, cancel: CancelToken):
+            progress(0, 2, f"reading {path}")
             opened = open_scene(path)
             if opened.gaussians is None:
                 from liftstudio.errors import InputFileError
 
                 raise InputFileError(path, "holds no trained Gaussians (only cameras or images)")
-            progress(1, 1, f"{len(opened.gaussians):,} Gaussians")
-            return opened
+            progress(1, 2, f"{len(opened.gaussians):,} Gaussians; reading saved labels")
+            saved = self.projects.read_saved(opened)
+            progress(2, 2, "done")
+            return opened, saved
 
-        def show(opened: OpenedScene) -> None:
-            self._set_document(self.projects.open_document(opened, self))
+        def show(result) -> None:
+            opened, saved = result
+            self._set_document(self.projects.open_document(opened, saved, self))
             if remember:
                 self.recent.add(path)
             if then is not None:

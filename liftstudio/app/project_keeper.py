@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
@@ -22,17 +23,43 @@ from liftstudio.errors import LiftStudioError
 from liftstudio.labels import LabelModel
 from liftstudio.labels.project import (
     Autosaver,
+    LoadedProject,
     SceneInfo,
     discard_autosave,
     load_project,
+    load_recovery,
     project_path,
-    recovery_candidate,
     save_autosave,
     save_project,
 )
 from liftstudio.scene.discovery import OpenedScene
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class SavedLabels:
+    """What is on disk for a scene: its project's labels and a newer autosave.
+
+    Attributes
+    ----------
+    project
+        Where the scene's project file is (or would be).
+    scene
+        The scene's identity (count and fingerprint of the means).
+    labels
+        The project's labels, or None without a project.
+    recovered
+        A newer autosave, loaded, or None.
+    error
+        Why the project could not be read, or None.
+    """
+
+    project: Path
+    scene: SceneInfo
+    labels: LabelModel | None = None
+    recovered: LoadedProject | None = None
+    error: str | None = None
 
 
 def default_project_for(scene_path: Path) -> Path:
@@ -90,22 +117,34 @@ class ProjectKeeper(QObject):
         self._timer.timeout.connect(self._tick)
 
     # ------------------------------------------------------------------ opening
-    def open_document(self, opened: OpenedScene, parent: QObject | None = None) -> SceneDocument:
-        """A document for ``opened`` with the labels of its project (or recovered ones)."""
+    def read_saved(self, opened: OpenedScene) -> SavedLabels:
+        """Read the scene's project and any newer autosave (slow: call it off the UI thread)."""
         project = self.locate(Path(opened.path))
         scene = SceneInfo.of(opened)
-        labels: LabelModel | None = None
+        saved = SavedLabels(project, scene)
         try:
-            candidate = recovery_candidate(project, scene)
-            if candidate is not None and self.ask_recovery(candidate):
-                labels = load_project(candidate, scene).model
-            elif project.is_file():
-                labels = load_project(project, scene).model
+            saved.recovered = load_recovery(project, scene)
+            if project.is_file():
+                saved.labels = load_project(project, scene).model
         except LiftStudioError as exc:
-            self.failed.emit(f"{exc} (the scene opens without its saved labels)")
-            labels = None
-        document = SceneDocument(opened, parent, labels=labels, project=project)
-        self.watch(document, scene)
+            saved.error = f"{exc} (the scene opens without its saved labels)"
+        return saved
+
+    def open_document(
+        self, opened: OpenedScene, saved: SavedLabels | None = None, parent: QObject | None = None
+    ) -> SceneDocument:
+        """A document for ``opened`` with its saved labels, or the recovered ones if wanted.
+
+        ``saved`` is :meth:`read_saved`'s result (read here when not given).
+        """
+        saved = saved or self.read_saved(opened)
+        if saved.error:
+            self.failed.emit(saved.error)
+        labels = saved.labels
+        if saved.recovered is not None and self.ask_recovery(saved.recovered.path):
+            labels = saved.recovered.model
+        document = SceneDocument(opened, parent, labels=labels, project=saved.project)
+        self.watch(document, saved.scene)
         return document
 
     def watch(self, document: SceneDocument | None, scene: SceneInfo | None = None) -> None:

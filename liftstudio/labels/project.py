@@ -416,6 +416,14 @@ def recovery_candidate(
     It is offered when it exists, is newer than the project (or there is no project)
     and loads without error (for ``scene``, when given).
     """
+    loaded = load_recovery(project, scene)
+    return loaded.path if loaded is not None else None
+
+
+def load_recovery(
+    project: str | Path, scene: OpenedScene | SceneInfo | None = None
+) -> LoadedProject | None:
+    """The autosave of ``project``, loaded, when :func:`recovery_candidate` would offer it."""
     project = Path(project)
     autosave = autosave_path(project)
     try:
@@ -430,11 +438,10 @@ def recovery_candidate(
     except OSError:
         return None
     try:
-        load_project(autosave, scene)
+        return load_project(autosave, scene)
     except InputFileError as exc:
         _log.warning("autosave not offered: %s", exc)
         return None
-    return autosave
 
 
 # ---------------------------------------------------------------------- autosave policy
