@@ -207,6 +207,7 @@ class JobRow(QFrame):
         self.loss_plot.setMinimumHeight(120)
         self.loss_curve = self.loss_plot.plot()
         self._grid.addWidget(self.loss_plot, 3, 0, 1, 5)
+        self.loss_plot.show()  # a layout only shows a late child on a later event loop turn
 
 
 def time_text(job: Job) -> str:
