@@ -61,6 +61,8 @@ class SceneDocument(QObject):
         """The project file that keeps this scene's labels (None: not saved)."""
         self.labels = labels if labels is not None else LabelModel(len(opened.gaussians))
         self.selection = Selection(len(opened.gaussians))
+        self.segments: np.ndarray | None = None
+        """(N,) ints grouping the Gaussians (a codebook lift's codes), or None."""
         self._unsubscribe = [
             self.labels.subscribe(self._forward_labels),
             self.selection.subscribe(self._forward_selection),

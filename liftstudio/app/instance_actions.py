@@ -314,7 +314,7 @@ class InstanceActions(QObject):
         ids = self._panel_ids("Select the instances to delete in the Instances panel")
         if not ids:
             return
-        _check_unlocked(self._labels, ids)
+        check_unlocked(self._labels, ids)
         with self._labels.step(f"delete {self._names(ids)}"):
             for instance_id in ids:
                 self._labels.delete_instance(instance_id)
@@ -323,7 +323,7 @@ class InstanceActions(QObject):
     @_guarded
     def hide_selected(self) -> None:
         """Hide the selected instances."""
-        ids = self._target_ids()
+        ids = self.target_ids()
         if ids:
             with self._labels.step(f"hide {self._names(ids)}"):
                 self._labels.update_instances(ids, visible=False)
@@ -337,7 +337,7 @@ class InstanceActions(QObject):
     @_guarded
     def isolate_selected(self) -> None:
         """Show only the selected instances."""
-        ids = self._target_ids()
+        ids = self.target_ids()
         if ids:
             with self._labels.step(f"isolate {self._names(ids)}"):
                 self._labels.isolate(ids)
@@ -345,7 +345,7 @@ class InstanceActions(QObject):
     @_guarded
     def toggle_lock(self) -> None:
         """Lock the selected instances; when they all are locked already, unlock them."""
-        ids = self._target_ids()
+        ids = self.target_ids()
         if not ids:
             return
         lock = not all(self._labels.instance(i).locked for i in ids)
@@ -359,7 +359,7 @@ class InstanceActions(QObject):
             self._tell(f"The class list has no class {slot}")
             return
         class_name = self._class_names[slot - 1] if slot else None
-        ids = self._target_ids()
+        ids = self.target_ids()
         if ids:
             with self._labels.step(f"class {class_name or 'cleared'} for {self._names(ids)}"):
                 self._labels.update_instances(ids, class_name=class_name)
@@ -367,7 +367,7 @@ class InstanceActions(QObject):
     @_guarded
     def rename(self) -> None:
         """Start editing the name of the (first) selected instance in the panel."""
-        ids = self._target_ids()
+        ids = self.target_ids()
         if ids:
             self._panel.edit_name(ids[0])
 
@@ -413,8 +413,11 @@ class InstanceActions(QObject):
             self._tell(hint)
         return ids
 
-    def _target_ids(self) -> list[int]:
-        """The instances selected in the panel, else those under the Gaussian selection."""
+    def target_ids(self) -> list[int]:
+        """The instances selected in the panel, else those under the Gaussian selection.
+
+        Empty (with a hint in the status bar) when there are none.
+        """
         ids = self._panel.selected_ids()
         if ids:
             return ids
@@ -473,7 +476,8 @@ class InstanceActions(QObject):
         return menu
 
 
-def _check_unlocked(labels: LabelModel, ids: Sequence[int]) -> None:
+def check_unlocked(labels: LabelModel, ids: Sequence[int]) -> None:
+    """Raise :class:`InstanceLockedError` naming the locked ones among ``ids``."""
     locked = sorted(labels.locked_ids() & set(ids))
     if locked:
         names = ", ".join(labels.instance(i).name for i in locked)

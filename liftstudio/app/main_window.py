@@ -8,7 +8,8 @@ they were; a failed job shows its error in a dialog and in the Jobs panel's log.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from liftstudio import __version__
 from liftstudio.app.document import SceneDocument
-from liftstudio.app.instance_actions import InstanceActions
+from liftstudio.app.instance_actions import InstanceActions, check_unlocked
 from liftstudio.app.jobs import Job, JobQueue, JobsPanel, show_job_error
 from liftstudio.app.lift_dialog import LiftDialog, LiftRequest
 from liftstudio.app.masks_dialog import MaskRequest, MasksDialog
@@ -35,10 +36,13 @@ from liftstudio.app.panels.qa_panel import QaPanel
 from liftstudio.app.project_keeper import ProjectKeeper, default_project_for
 from liftstudio.app.recent_files import RecentFiles
 from liftstudio.app.scribble import ScribbleResult, scribble_scores
+from liftstudio.app.selection_actions import SelectionActions
 from liftstudio.app.tool_bar import ToolBar
 from liftstudio.app.viewport.gl_viewport import SplatViewport
 from liftstudio.app.welcome import WelcomePage
-from liftstudio.jobs import CancelToken, ProgressCallback
+from liftstudio.errors import LiftStudioError
+from liftstudio.jobs import CancelToken, ProgressCallback, check_cancelled
+from liftstudio.labels import region_select
 from liftstudio.scene.camera import Camera
 from liftstudio.scene.discovery import open_scene
 
@@ -51,22 +55,56 @@ VIEWPORT_SHORTCUTS = (
     ("Double-click", "Orbit about the point under the cursor"),
     ("W A S D, Q E", "Fly (Shift: faster)"),
     ("F / Shift+F", "Frame the selection / reset the view"),
-    ("Esc, C, R, L, B, G", "Navigate, Click, Rect, Lasso, Brush, Scribble tools"),
+    ("Esc, C, R, L, B, G, P", "Navigate, Click, Rect, Lasso, Brush, Scribble, SAM click tools"),
+    ("Tools in the Views panel", "Every tool also works on the training view shown there"),
     ("Shift / Ctrl / Ctrl+Shift", "With a tool: add / subtract / intersect"),
     ("[ ]", "Brush size"),
     ("Ctrl+O, Ctrl+S, Ctrl+L", "Open, save project, lift masks"),
 )
 
 
-def shortcut_rows(instance_actions: InstanceActions) -> list[tuple[str, str]]:
+def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
     """Every shortcut of the window, viewport first (Help and the README show them)."""
-    return [*VIEWPORT_SHORTCUTS, *instance_actions.shortcut_table()]
+    return [
+        *VIEWPORT_SHORTCUTS,
+        *window.instance_actions.shortcut_table(),
+        *window.selection_actions.shortcut_table(),
+    ]
 
+
+SPLIT_MIN_SIZE = 50
+"""Parts of fewer Gaussians stay in their instance when splitting (floaters)."""
 
 POINT_MODE_ABOVE = 3_000_000
 """Scenes with more Gaussians open in point mode (the Scene panel switches it off)."""
 
 SCENE_FILE_FILTER = "Gaussian splats (*.ply *.splat *.compressed.ply);;All files (*)"
+
+
+@dataclass(frozen=True)
+class ScoredSelection:
+    """A scribble's or SAM click's scores, kept so the threshold slider can re-cut them.
+
+    Attributes
+    ----------
+    cut
+        Threshold → the sorted indices of the Gaussians scoring at least that.
+    base
+        The selection when the tool was used.
+    combine
+        How the cut joins ``base`` (the modifiers held: replace, add, ...).
+    threshold
+        The cut first applied.
+    """
+
+    cut: Callable[[float], np.ndarray]
+    base: np.ndarray
+    combine: str
+    threshold: float
+
+    def indices(self, threshold: float) -> np.ndarray:
+        """The selection at ``threshold``."""
+        return region_select.combine(self.base, self.cut(threshold), self.combine)
 
 
 class MainWindow(QMainWindow):
@@ -107,6 +145,7 @@ class MainWindow(QMainWindow):
         self.projects = ProjectKeeper(
             locate=project_locator or default_project_for,
             ask_recovery=self._ask_recovery,
+            extras=self._project_extras,
             parent=self,
         )
         self.projects.failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
@@ -137,7 +176,8 @@ class MainWindow(QMainWindow):
         self.docks["Views"].raise_()
         self.tool_bar = ToolBar(self.viewport.tools, self)
         self.addToolBar(self.tool_bar)
-        self._scribble: ScribbleResult | None = None
+        self._scored: ScoredSelection | None = None
+        self._sam_predictor: tuple[tuple, object] | None = None
         self.tabifyDockWidget(self.docks["Scene"], self.docks["Instances"])
         self.docks["Instances"].raise_()
         self.resizeDocks(
@@ -149,6 +189,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self._status_scene, 1)
         self.statusBar().addPermanentWidget(self._status_gl)
         self.instance_actions = InstanceActions(self, self.instances_panel)
+        self.selection_actions = SelectionActions(self, self.jobs)
         self._build_menus()
         self._connect()
         self._set_document(None)
@@ -180,7 +221,16 @@ class MainWindow(QMainWindow):
         edit_menu = self.menuBar().addMenu("&Edit")
         for action in self.instance_actions.edit_menu_actions:
             edit_menu.addAction(action)
-        self.menuBar().addMenu(self.instance_actions.menu)
+        instances_menu = self.instance_actions.menu
+        instances_menu.addSeparator()
+        self.split_action = self._action(
+            instances_menu, "S&plit into connected parts", self.split_instances
+        )
+        self.split_action.setStatusTip(
+            "Each spatially separate part of the selected instances becomes its own instance"
+        )
+        self.menuBar().addMenu(instances_menu)
+        self.menuBar().addMenu(self.selection_actions.menu)
         lift_menu = self.menuBar().addMenu("&Lift")
         self.lift_action = self._action(lift_menu, "&Lift masks…", self.choose_lift, "Ctrl+L")
         self.masks_action = self._action(lift_menu, "&Generate masks…", self.choose_masks)
@@ -221,11 +271,15 @@ class MainWindow(QMainWindow):
         self.welcome.openDemoRequested.connect(self.open_demo)
         self.welcome.openPathRequested.connect(self.open_path)
         self.scene_panel.settingsChanged.connect(self.viewport.set_settings)
+        self.scene_panel.settingsChanged.connect(self.projects.mark_edited)
         self.views_panel.snapRequested.connect(self.snap_to_training_camera)
         self.viewport.glInfo.connect(self._status_gl.setText)
         self.jobs.jobAdded.connect(self._watch_job)
+        self.views_panel.set_tools(self.viewport.tools)
         self.viewport.tools.scribbled.connect(self.start_scribble_selection)
-        self.tool_bar.thresholdChanged.connect(self._rethreshold_scribble)
+        self.viewport.tools.samClicked.connect(self.start_sam_click)
+        self.viewport.tools.hint.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.tool_bar.thresholdChanged.connect(self._rethreshold)
         self.qa_panel.checkRequested.connect(self.start_consistency_check)
         self.qa_panel.jumpRequested.connect(self._jump_to)
 
@@ -280,6 +334,7 @@ class MainWindow(QMainWindow):
         def show(result) -> None:
             opened, saved = result
             self._set_document(self.projects.open_document(opened, saved, self))
+            self._restore_project_extras(saved.settings, saved.references)
             if remember:
                 self.recent.add(path)
             if then is not None:
@@ -295,6 +350,38 @@ class MainWindow(QMainWindow):
     def save_project(self) -> Path | None:
         """Write the open scene's project file (labels, instances, history)."""
         return self.projects.save()
+
+    def _project_extras(self, document: SceneDocument) -> tuple[dict, dict[str, Path]]:
+        """What a project keeps besides the labels: view settings and the masks used."""
+        options = self.viewport.tools.options
+        settings = {
+            "viewport": self.scene_panel.settings().to_json(),
+            "tools": {"depth_mode": options.depth_mode, "brush_radius": options.brush_radius},
+        }
+        masks = self._last_masks or self.views_panel.masks_folder()
+        return settings, ({"masks": masks} if masks is not None else {})
+
+    def _restore_project_extras(self, settings: dict, references: dict[str, Path]) -> None:
+        """Apply what :meth:`_project_extras` saved (missing or odd values are skipped)."""
+        from liftstudio.app.viewport.settings import ViewportSettings
+
+        if "viewport" in settings:
+            viewport = ViewportSettings.from_json(settings["viewport"])
+            self.scene_panel.set_settings(viewport)
+            self.viewport.set_settings(viewport)
+        tools = settings.get("tools")
+        if isinstance(tools, dict):
+            self.tool_bar.restore_options(tools)
+        masks = references.get("masks")
+        if masks is not None and Path(masks).is_dir():
+            try:
+                self.views_panel.set_masks_folder(masks)
+            except LiftStudioError as exc:
+                log.info("saved masks folder not used: %s", exc)
+            else:
+                self._last_masks = Path(masks)
+        elif masks is not None:
+            self.statusBar().showMessage(f"the project's masks folder {masks} is gone", 10_000)
 
     def _ask_recovery(self, autosave: Path) -> bool:
         answer = QMessageBox.question(
@@ -314,6 +401,7 @@ class MainWindow(QMainWindow):
             self.views_panel.select_camera(0)
         self.instances_panel.set_document(document)
         self.instance_actions.set_document(document)
+        self.selection_actions.set_document(document)
         self.centre.setCurrentWidget(self.viewport if document else self.welcome)
         if document is not None and len(document.gaussians) > POINT_MODE_ABOVE:
             points = replace(self.scene_panel.settings(), point_mode=True)
@@ -321,13 +409,16 @@ class MainWindow(QMainWindow):
             self.viewport.set_settings(points)
         self.close_action.setEnabled(document is not None)
         self.save_action.setEnabled(document is not None)
+        self.split_action.setEnabled(document is not None)
         if document is None:
             self.projects.watch(None)
         self.lift_action.setEnabled(document is not None)
         self.masks_action.setEnabled(document is not None and bool(document.train_cameras))
         self._last_masks = None
-        self._scribble = None
+        self._scored = None
         self.tool_bar.set_threshold_range(None)
+        self.tool_bar.set_segments_available(False)
+        self.tool_bar.set_sam_available(sam_click_unavailable())
         self.qa_panel.set_report(None, [])
         if document is None:
             self.setWindowTitle("LiftStudio")
@@ -390,6 +481,8 @@ class MainWindow(QMainWindow):
             document.labels.replace_all(
                 output.labels, confidence=output.confidence, source=f"lift:{request.method}"
             )
+            document.segments = output.segments
+            self.tool_bar.set_segments_available(output.segments is not None)
             self.views_panel.set_masks_folder(request.masks)
             self.projects.autosave()
             self.labelsApplied.emit(output)
@@ -434,6 +527,7 @@ class MainWindow(QMainWindow):
                 return
             self._last_masks = result.folder
             self.views_panel.set_masks_folder(result.folder)
+            self.projects.mark_edited()
             for note in result.notes:
                 log.info("masks: %s", note)
             self.statusBar().showMessage(
@@ -444,12 +538,15 @@ class MainWindow(QMainWindow):
 
         return self.jobs.submit(f"Masks ({request.source})", generate, on_success=done)
 
-    # ------------------------------------------------------------------ scribble
-    def start_scribble_selection(self, camera: Camera, mask: np.ndarray) -> Job | None:
+    # ------------------------------------------------------------------ scored tools
+    def start_scribble_selection(
+        self, camera: Camera, mask: np.ndarray, combine: str = "replace"
+    ) -> Job | None:
         """Select the object under a scribble by graph diffusion, in the background.
 
-        The result replaces the selection; the tool bar's threshold slider then re-cuts
-        the diffusion scores without running it again.
+        The result joins the selection as the modifiers said (``combine``); the tool
+        bar's threshold slider then re-cuts the diffusion scores without running it
+        again.
         """
         document = self.document
         if document is None or not mask.any():
@@ -460,19 +557,131 @@ class MainWindow(QMainWindow):
             return scribble_scores(gaussians, camera, mask, progress=progress, cancel=cancel)
 
         def show(result: ScribbleResult) -> None:
-            if self.document is not document:
-                return
-            self._scribble = result
-            self.tool_bar.set_threshold_range(result.selection.threshold)
-            document.selection.replace(np.flatnonzero(result.selection.mask))
+            def cut(threshold: float) -> np.ndarray:
+                return np.flatnonzero(result.selection.with_threshold(threshold).mask)
+
+            self._apply_scored(document, cut, combine, result.selection.threshold)
 
         return self.jobs.submit("Scribble selection", diffuse, on_success=show)
 
-    def _rethreshold_scribble(self, threshold: float) -> None:
-        if self._scribble is None or self.document is None:
+    def start_sam_click(
+        self, camera: Camera, x: float, y: float, combine: str = "replace"
+    ) -> Job | None:
+        """Segment the object at ``(x, y)`` of a training view with SAM, in every view.
+
+        SAM segments the clicked view; that mask is lifted, rendered into every
+        training view to prompt SAM there (LUDVIG's SAM mode), and the averaged masks
+        are lifted into per-Gaussian scores, cut by the threshold slider.
+        """
+        from liftstudio.lift.sam_click import load_click_predictor, sam_click_scores
+        from liftstudio.render.registry import resolve_backend
+        from liftstudio.sources.images import scene_training_images
+        from liftstudio.user_config import load_user_config
+
+        document = self.document
+        if document is None:
+            return None
+        cameras = document.train_cameras
+        view = _camera_index(cameras, camera)
+        if view is None:
+            self.statusBar().showMessage("SAM click works on training views only", 8000)
+            return None
+        reason = sam_click_unavailable()
+        if reason is not None:
+            QMessageBox.information(self, "SAM click", reason)
+            return None
+        config = load_user_config()
+        key = (config.sam_checkpoint, config.sam_model_type)
+        cached = (
+            self._sam_predictor[1]
+            if self._sam_predictor and self._sam_predictor[0] == key
+            else None
+        )
+        opened, gaussians = document.opened, document.gaussians
+
+        def segment(progress: ProgressCallback, cancel: CancelToken):
+            predictor = cached
+            if predictor is None:
+                progress(0, 1, f"loading SAM from {config.sam_checkpoint}")
+                predictor = load_click_predictor(config.sam_checkpoint, config.sam_model_type)
+            images = scene_training_images(opened, cameras).images
+            result = sam_click_scores(
+                resolve_backend("auto"), gaussians, cameras, images, view, (x, y), predictor,
+                progress=progress, cancel=cancel,
+            )  # fmt: skip
+            return result, predictor
+
+        def show(outcome) -> None:
+            result, predictor = outcome
+            self._sam_predictor = (key, predictor)
+            self._apply_scored(document, result.selection, combine, result.threshold)
+
+        return self.jobs.submit(f"SAM click on {camera.name}", segment, on_success=show)
+
+    def _apply_scored(
+        self, document: SceneDocument, cut: Callable[[float], np.ndarray], combine: str,
+        threshold: float,
+    ) -> None:  # fmt: skip
+        if self.document is not document:
             return
-        chosen = self._scribble.selection.with_threshold(threshold)
-        self.document.selection.replace(np.flatnonzero(chosen.mask))
+        base = document.selection.indices()
+        self._scored = ScoredSelection(cut, base, combine, threshold)
+        self.tool_bar.set_threshold_range(threshold)
+        document.selection.replace(self._scored.indices(threshold))
+
+    def _rethreshold(self, threshold: float) -> None:
+        if self._scored is None or self.document is None:
+            return
+        self.document.selection.replace(self._scored.indices(threshold))
+
+    # ------------------------------------------------------------------ split
+    def split_instances(self, *, min_size: int = SPLIT_MIN_SIZE) -> Job | None:
+        """Split the selected instances into their connected parts, in the background.
+
+        The parts (a kNN graph of each instance's centres, cut at long gaps) are found
+        on a worker thread; the new instances are made in one undo step per instance
+        when the job ends. Parts smaller than ``min_size`` Gaussians stay where they
+        are (floaters do not become instances).
+        """
+        from liftstudio.labels.split import apply_split, connected_parts
+
+        document = self.document
+        if document is None:
+            return None
+        ids = self.instance_actions.target_ids()
+        try:
+            check_unlocked(document.labels, ids)
+        except LiftStudioError as exc:
+            self.instance_actions.show_error(str(exc))
+            return None
+        if not ids:
+            return None
+        members = {i: document.labels.members(i) for i in ids}
+        means = document.gaussians.means
+
+        def find_parts(progress: ProgressCallback, cancel: CancelToken):
+            parts = {}
+            for done, (instance_id, indices) in enumerate(members.items()):
+                progress(done, len(members), f"finding the parts of instance {instance_id}")
+                parts[instance_id] = connected_parts(means, indices)
+                check_cancelled(cancel)
+            return parts
+
+        def apply(parts) -> None:
+            if self.document is not document:
+                return
+            made: list[int] = []
+            try:
+                for instance_id, found in parts.items():
+                    made += apply_split(document.labels, instance_id, found, min_size=min_size)
+            except (LiftStudioError, ValueError) as exc:
+                self.instance_actions.show_error(str(exc))
+            self.statusBar().showMessage(
+                f"split into {len(made)} new instance(s)" if made else "already in one piece",
+                8000,
+            )
+
+        return self.jobs.submit("Split into connected parts", find_parts, on_success=apply)
 
     # ------------------------------------------------------------------ QA
     def start_consistency_check(self) -> Job | None:
@@ -531,7 +740,7 @@ class MainWindow(QMainWindow):
     def show_controls(self) -> None:
         """The viewport controls and every keyboard shortcut."""
         rows = "".join(f"<tr><td><b>{key}</b></td><td>{what}</td></tr>" for key, what in
-                       shortcut_rows(self.instance_actions))  # fmt: skip
+                       shortcut_rows(self))  # fmt: skip
         box = QMessageBox(self)
         box.setWindowTitle("Controls and shortcuts")
         box.setTextFormat(Qt.TextFormat.RichText)
@@ -578,3 +787,26 @@ class MainWindow(QMainWindow):
         """Stop background work before the window goes."""
         self.shutdown()
         super().closeEvent(event)
+
+
+def sam_click_unavailable() -> str | None:
+    """Why the SAM click tool cannot run here (None: it can)."""
+    from liftstudio.sources.sam import sam_available
+    from liftstudio.user_config import config_path, load_user_config
+
+    try:
+        checkpoint = load_user_config().sam_checkpoint
+    except LiftStudioError as exc:
+        return str(exc)
+    if checkpoint is None:
+        return f"set [sam] checkpoint in {config_path()} to a SAM checkpoint file"
+    return sam_available()
+
+
+def _camera_index(cameras: list[Camera], camera: Camera) -> int | None:
+    """Where ``camera`` is among ``cameras`` (the same object, else the same name)."""
+    for index, candidate in enumerate(cameras):
+        if candidate is camera:
+            return index
+    names = [c.name for c in cameras]
+    return names.index(camera.name) if names.count(camera.name) == 1 else None

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
@@ -53,6 +54,9 @@ class SavedLabels:
         A newer autosave, loaded, or None.
     error
         Why the project could not be read, or None.
+    settings, references
+        The app settings and file references saved with the labels the document
+        opened with (the project's, or the recovered autosave's once chosen).
     """
 
     project: Path
@@ -60,6 +64,8 @@ class SavedLabels:
     labels: LabelModel | None = None
     recovered: LoadedProject | None = None
     error: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    references: dict[str, Path] = field(default_factory=dict)
 
 
 def default_project_for(scene_path: Path) -> Path:
@@ -85,6 +91,10 @@ class ProjectKeeper(QObject):
         Asked ``(autosave path) -> bool`` whether to recover a newer autosave.
     interval_s
         Autosave at most this often while editing.
+    extras
+        Called with the document when saving: ``(settings, references)`` to store
+        with the labels (app settings as a JSON dict; name → path of files the
+        project uses, such as the masks folder). None stores neither.
 
     Signals
     -------
@@ -103,10 +113,12 @@ class ProjectKeeper(QObject):
         locate: Callable[[Path], Path] = default_project_for,
         ask_recovery: Callable[[Path], bool] = lambda _path: True,
         interval_s: float = 60.0,
+        extras: Callable[[SceneDocument], tuple[dict[str, Any], dict[str, Path]]] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.locate = locate
+        self.extras = extras
         self.ask_recovery = ask_recovery
         self.enabled = True
         self._interval = interval_s
@@ -125,7 +137,9 @@ class ProjectKeeper(QObject):
         try:
             saved.recovered = load_recovery(project, scene)
             if project.is_file():
-                saved.labels = load_project(project, scene).model
+                loaded = load_project(project, scene)
+                saved.labels = loaded.model
+                saved.settings, saved.references = loaded.settings, loaded.references
         except LiftStudioError as exc:
             saved.error = f"{exc} (the scene opens without its saved labels)"
         return saved
@@ -143,6 +157,8 @@ class ProjectKeeper(QObject):
         labels = saved.labels
         if saved.recovered is not None and self.ask_recovery(saved.recovered.path):
             labels = saved.recovered.model
+            saved.settings = saved.recovered.settings
+            saved.references = saved.recovered.references
         document = SceneDocument(opened, parent, labels=labels, project=saved.project)
         self.watch(document, saved.scene)
         return document
@@ -175,7 +191,9 @@ class ProjectKeeper(QObject):
             return None
         try:
             document.project.parent.mkdir(parents=True, exist_ok=True)
-            path = save_project(document.project, document.labels, scene=self._scene)
+            path = save_project(
+                document.project, document.labels, scene=self._scene, **self._extras(document)
+            )
             discard_autosave(document.project)
         except (LiftStudioError, OSError) as exc:
             self.failed.emit(str(exc))
@@ -194,13 +212,25 @@ class ProjectKeeper(QObject):
         edits = self._autosaver.edits
         try:
             document.project.parent.mkdir(parents=True, exist_ok=True)
-            path = save_autosave(document.project, document.labels, scene=self._scene)
+            path = save_autosave(
+                document.project, document.labels, scene=self._scene, **self._extras(document)
+            )
         except (LiftStudioError, OSError) as exc:
             self.failed.emit(f"autosave failed: {exc}")
             return None
         self._autosaver.saved(time.monotonic(), edits=edits)
         self.saved.emit(path)
         return path
+
+    def _extras(self, document: SceneDocument) -> dict[str, Any]:
+        if self.extras is None:
+            return {}
+        settings, references = self.extras(document)
+        return {"settings": settings, "references": references}
+
+    def mark_edited(self) -> None:
+        """Note a change the labels do not show (settings, references) for the autosave."""
+        self._autosaver.mark_dirty()
 
     def _edited(self, *_args) -> None:
         self._autosaver.mark_dirty()

@@ -109,6 +109,7 @@ class CodebookMethod:
             confidence=decoded.confidence,
             features=trained.features,
             history=trained.history,
+            segments=nearest_code(trained.features, codebook),
         )
 
 

@@ -64,6 +64,10 @@ class LiftOutput:
         Per-Gaussian confidence in [0, 1], when the method has one.
     features : (N, D) float32 or None
         Per-Gaussian features a learned method trained (for similarity tools).
+    segments : (N,) int64 or None
+        A grouping of the Gaussians other than ``labels``, when the method has one
+        (the codebook's code nearest each Gaussian's feature): the app's click tool can
+        select a clicked Gaussian's segment instead of its instance.
     history : TrainingHistory or None
         A learned method's loss log (for the app's loss curve and the notes).
     """
@@ -72,6 +76,7 @@ class LiftOutput:
     confidence: np.ndarray | None = None
     features: np.ndarray | None = None
     history: TrainingHistory | None = None
+    segments: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -234,7 +234,7 @@ def sam_prompt_loop(
         If ``cancel`` was set; nothing is returned.
     """
     config = config or SamPromptConfig()
-    checked = _check_images(images, cameras)
+    checked = check_images(images, cameras)
     ref = _normalised_reference(reference, len(scene))
     total_steps = 2 * len(cameras)
     view_masks: list[np.ndarray] = []
@@ -315,11 +315,11 @@ def _prompt_view(
         drawn[draw, :, 0] = cols + 0.5
         drawn[draw, :, 1] = rows + 0.5
         masks = predictor.predict(image, drawn[draw].copy(), labels.copy())
-        total += _best_mask(masks, (height, width), index, camera)
+        total += best_mask(masks, (height, width), index, camera)
     return (total / config.draws).astype(np.float32), drawn, len(pool)
 
 
-def _best_mask(masks: np.ndarray, shape: tuple[int, int], index: int, camera: Camera) -> np.ndarray:
+def best_mask(masks: np.ndarray, shape: tuple[int, int], index: int, camera: Camera) -> np.ndarray:
     """The first mask of a predictor's answer as float64, after checking the answer."""
     where = f"view {index} (camera {camera.name!r})"
     masks = np.asarray(masks)
@@ -345,7 +345,7 @@ def _best_mask(masks: np.ndarray, shape: tuple[int, int], index: int, camera: Ca
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_images(images: Sequence[np.ndarray], cameras: Sequence[Camera]) -> list[np.ndarray]:
+def check_images(images: Sequence[np.ndarray], cameras: Sequence[Camera]) -> list[np.ndarray]:
     """Float32 RGB images in [0, 1], one per camera with its aspect ratio."""
     if len(images) != len(cameras):
         raise ValueError(f"{len(cameras)} cameras but {len(images)} images were given")

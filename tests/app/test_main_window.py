@@ -326,7 +326,7 @@ def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
 def test_help_lists_every_shortcut_of_the_window(qtbot, window):
     from liftstudio.app.main_window import shortcut_rows
 
-    keys = " ".join(key for key, _ in shortcut_rows(window.instance_actions))
+    keys = " ".join(key for key, _ in shortcut_rows(window))
     for action in window.findChildren(QAction):
         for sequence in action.shortcuts():
             text = sequence.toString()

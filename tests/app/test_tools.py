@@ -133,7 +133,8 @@ def test_scribble_hands_its_stroke_to_listeners(qtbot, viewport):
         qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
         qtbot.mouseMove(viewport, QPoint(160, 100))
         qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=QPoint(160, 100))
-    camera, mask = blocker.args
+    camera, mask, combine = blocker.args
+    assert combine == "replace"
     assert mask.shape == (camera.height, camera.width)
     rows, cols = np.nonzero(mask)
     assert rows.min() >= 94 and rows.max() <= 105 and cols.min() >= 94 and cols.max() <= 165
@@ -148,3 +149,14 @@ def test_brackets_size_the_brush_and_escape_returns_to_navigation(qtbot, viewpor
     assert viewport.tools.options.brush_radius > radius
     qtbot.keyClick(viewport, Qt.Key.Key_Escape)
     assert viewport.tools.mode == ToolMode.NAVIGATE
+
+
+def test_sam_click_in_the_viewport_asks_for_a_training_view(qtbot, viewport, demo_document):
+    viewport.tools.set_mode(ToolMode.SAM)
+    with (
+        qtbot.assertNotEmitted(viewport.tools.samClicked),
+        qtbot.waitSignal(viewport.tools.hint) as blocker,
+    ):
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    assert "Views panel" in blocker.args[0]
+    assert len(demo_document.selection.indices()) == 0

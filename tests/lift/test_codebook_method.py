@@ -41,6 +41,20 @@ def test_codebook_is_near_perfect_on_consistent_masks(codebook_run, cpu_backend,
     assert len(np.unique(codebook_run.labels[codebook_run.labels > 0])) <= 256
 
 
+def test_codebook_segments_are_the_objects_codes(codebook_run, small_tabletop):
+    """Each Gaussian's own code groups the Gaussians by object (the click tool's segments)."""
+    segments, truth = codebook_run.segments, small_tabletop.instance_ids
+    assert segments.shape == truth.shape and segments.dtype.kind == "i"
+    seen = codebook_run.labels > 0
+    # Purity: the Gaussians of one code belong (almost) all to one true object.
+    majority = 0
+    for code in np.unique(segments[seen]):
+        members = truth[seen & (segments == code)]
+        majority += np.bincount(members).max()
+    assert majority >= 0.9 * seen.sum()  # 0.93 after the short training
+    assert len(np.unique(segments[seen])) >= 0.9 * len(np.unique(truth[seen]))
+
+
 def test_codebook_logs_its_losses_and_learns(codebook_run):
     history = codebook_run.history
     assert history.steps == SHORT.steps

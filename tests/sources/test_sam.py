@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,50 +66,10 @@ TINY = {
 LOOSE = {"points_per_side": 8, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
 
 
-def _tiny_sam() -> torch.nn.Module:
-    """A tiny SAM from segment_anything's classes, with every weight random."""
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
-
-    grid = TINY["image_size"] // TINY["patch_size"]
-    torch.manual_seed(0)
-    model = Sam(
-        image_encoder=ImageEncoderViT(
-            img_size=128, patch_size=16, embed_dim=32, depth=3, num_heads=2, mlp_ratio=2.0,
-            out_chans=32, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            use_rel_pos=True, window_size=4, global_attn_indexes=(1,),
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=32, image_embedding_size=(grid, grid), input_image_size=(128, 128),
-            mask_in_chans=8,
-        ),
-        mask_decoder=MaskDecoder(
-            transformer_dim=32,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=32, num_heads=8, mlp_dim=48),
-            num_multimask_outputs=3, iou_head_depth=3, iou_head_hidden_dim=24,
-        ),
-    )  # fmt: skip
-    with torch.no_grad():  # position embeddings start at zero: make them count
-        for name, parameter in model.named_parameters():
-            if "rel_pos" in name or "pos_embed" in name:
-                parameter.normal_(0.0, 0.5)
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[torch.nn.Module, Path]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = _tiny_sam()
-    path = tmp_path_factory.mktemp("sam") / "tiny_sam.pth"
-    torch.save(model.state_dict(), path)
-    yield model, path
-    torch.set_num_threads(threads)
+def tiny(tiny_sam) -> tuple[torch.nn.Module, Path]:
+    """The tiny random SAM of ``tests/conftest.py`` (sizes as :data:`TINY`) and its file."""
+    return tiny_sam
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ from liftstudio.app.panels._images import (
 )
 from liftstudio.app.panels._view_cache import ImageCache
 from liftstudio.app.panels._worker import BackgroundWorker
+from liftstudio.app.panels.view_tools import ImageTools, ShownView, ToolViewBox
 from liftstudio.render.backend import RenderBackend
 from liftstudio.render.label_maps import render_label_map
 from liftstudio.render.registry import resolve_backend
@@ -237,6 +238,24 @@ class ViewsPanel(QWidget):
         """The (H, W, 3) uint8 image in the 2D view (None when it is empty)."""
         return self._displayed
 
+    def set_tools(self, tools) -> None:
+        """Let the tool bar's tools act on the 2D view too, through the training camera.
+
+        ``tools`` is the viewport's
+        :class:`~liftstudio.app.viewport.tools.SelectionTools` (None: pan and zoom only).
+        """
+        self.image_tools.set_tools(tools)
+
+    def shown_view(self) -> ShownView | None:
+        """The training camera in the 2D view and the displayed image's (height, width).
+
+        None while the view is empty or still loading the current camera.
+        """
+        index = self.current_camera_index()
+        if index is None or self._displayed is None or self._shown != self._wanted():
+            return None
+        return self._cameras[index], self._displayed.shape[:2]
+
     def is_up_to_date(self) -> bool:
         """Whether the 2D view shows the current camera, source and overlay (not loading)."""
         return self._shown == self._wanted()
@@ -275,6 +294,7 @@ class ViewsPanel(QWidget):
         self.snap_button = QPushButton("Snap viewport")
         self.snap_button.setToolTip("Move the 3D viewport to this camera (or double-click it)")
         self._graphics, self._plot, self._image_item = _image_view()
+        self.image_tools = ImageTools(self._plot.getViewBox(), self.shown_view, lambda: self._doc)
         self._status = QLabel()
         self._status.setWordWrap(True)
         self._layout_widgets()
@@ -504,7 +524,7 @@ def _camera_list() -> QListWidget:
 
 def _image_view() -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.ImageItem]:
     graphics = pg.GraphicsLayoutWidget()
-    plot = graphics.addPlot()
+    plot = graphics.addPlot(viewBox=ToolViewBox())
     plot.setAspectLocked(True)
     plot.invertY(True)  # row 0 at the top: the image is upright
     plot.hideAxis("left")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class ViewMode(StrEnum):
@@ -56,3 +60,45 @@ class ViewportSettings:
             raise ValueError(f"background must be three values in [0, 1], got {self.background}")
         if self.point_size <= 0:
             raise ValueError(f"point_size must be positive, got {self.point_size}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (what a project file keeps)."""
+        values = asdict(self)
+        values["mode"] = self.mode.value
+        values["background"] = list(self.background)
+        return values
+
+    @classmethod
+    def from_json(cls, values: object) -> ViewportSettings:
+        """Settings from :meth:`to_json`'s dict; unknown keys and bad values are ignored.
+
+        A project written by another version may hold keys or values this one does not
+        know: the defaults stand in for those (logged), so a project always opens.
+        """
+        if not isinstance(values, dict):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        settings = cls()
+        for name, value in values.items():
+            if name not in known:
+                continue
+            try:
+                if name == "mode":
+                    value = ViewMode(value)
+                elif name == "background":
+                    value = tuple(float(c) for c in value)
+                settings = _replaced(settings, name, value)
+            except (TypeError, ValueError) as exc:
+                log.warning("ignoring saved viewport setting %s=%r: %s", name, value, exc)
+        return settings
+
+
+def _replaced(settings: ViewportSettings, name: str, value: object) -> ViewportSettings:
+    default = getattr(settings, name)
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"expected a number, got {value!r}")
+        value = type(default)(value)
+    return replace(settings, **{name: value})

@@ -1,11 +1,14 @@
-"""Selection tools of the viewport: click, rectangle, lasso, brush and scribble.
+"""Selection tools: click, rectangle, lasso, brush, scribble and SAM click.
 
-A tool turns mouse input on the viewport into Gaussian indices with the core's
-:mod:`liftstudio.labels.region_select` (using the viewport's current camera), then
+A tool turns mouse input into Gaussian indices with the core's
+:mod:`liftstudio.labels.region_select`, through the camera it was drawn on (the
+viewport's current camera, or a training camera in the Views panel's 2D view), then
 combines them with the selection: no modifier replaces, Shift adds, Ctrl subtracts,
 Ctrl+Shift intersects. Rect, lasso and brush have a depth mode: the visible surface
-only, or straight through. The scribble tool hands its stroke to whoever listens
-(the main window runs LUDVIG's graph diffusion on it as a background job).
+only, or straight through. The click tool selects the clicked Gaussian's segment when
+the document has segments (a codebook lift's codes), else its instance. The scribble
+and SAM tools hand their input to whoever listens (the main window runs LUDVIG's graph
+diffusion or the SAM-prompt loop as a background job).
 
 While a tool other than navigation is active, left drags belong to the tool; right
 drags still orbit and middle drags pan.
@@ -34,7 +37,11 @@ class ToolMode(StrEnum):
     LASSO = "lasso"
     BRUSH = "brush"
     SCRIBBLE = "scribble"
+    SAM = "sam"
 
+
+#: Tools that need a training view (the Views panel's 2D view) rather than any camera.
+TRAINING_VIEW_TOOLS = frozenset({ToolMode.SAM})
 
 TOOL_SHORTCUTS = {
     ToolMode.NAVIGATE: "Esc",
@@ -43,6 +50,7 @@ TOOL_SHORTCUTS = {
     ToolMode.LASSO: "L",
     ToolMode.BRUSH: "B",
     ToolMode.SCRIBBLE: "G",
+    ToolMode.SAM: "P",
 }
 
 
@@ -57,10 +65,14 @@ class ToolOptions:
         Gaussian whose centre projects into it.
     brush_radius
         Brush and scribble radius in pixels.
+    click_target
+        What the click tool selects around the clicked Gaussian: ``"instance"`` or
+        ``"segment"`` (the document's segments; its instance when there are none).
     """
 
     depth_mode: str = "surface"
     brush_radius: float = 12.0
+    click_target: str = "instance"
 
 
 def combine_mode(modifiers: Qt.KeyboardModifier) -> str:
@@ -88,14 +100,22 @@ class SelectionTools(QObject):
     -------
     modeChanged(object)
         The new :class:`ToolMode`.
-    scribbled(object, object)
-        A scribble stroke was drawn: the camera and its ``(H, W)`` bool mask.
+    scribbled(object, object, str)
+        A scribble stroke was drawn: the camera, its ``(H, W)`` bool mask and the
+        combine mode of the modifiers held.
+    samClicked(object, float, float, str)
+        A SAM click on a training view: the camera, the ``(x, y)`` pixel position on
+        it and the combine mode.
+    hint(str)
+        Something the user should know (e.g. the SAM tool needs a training view).
     selected(float)
         A tool changed the selection; the argument is how long it took in ms.
     """
 
     modeChanged = Signal(object)
-    scribbled = Signal(object, object)
+    scribbled = Signal(object, object, str)
+    samClicked = Signal(object, float, float, str)
+    hint = Signal(str)
     selected = Signal(float)
 
     def __init__(self, viewport) -> None:
@@ -148,7 +168,7 @@ class SelectionTools(QObject):
             return False
         if self.mode == ToolMode.RECT:
             self._points[1:] = [QPointF(position)]
-        elif self.mode != ToolMode.CLICK:
+        elif self.mode not in (ToolMode.CLICK, ToolMode.SAM):
             self._points.append(QPointF(position))
         self.viewport.update()
         return True
@@ -168,35 +188,76 @@ class SelectionTools(QObject):
     def apply_shape(
         self, mode: ToolMode, points: list[QPointF], modifiers: Qt.KeyboardModifier
     ) -> None:
-        """Turn a finished shape (widget coordinates) into a selection change."""
-        document = self.viewport.document
-        if document is None:
+        """Turn a finished shape (viewport widget coordinates) into a selection change."""
+        if self.viewport.document is None:
             return
-        start = time.perf_counter()
-        camera = self.viewport.current_camera()
+        if mode in TRAINING_VIEW_TOOLS:
+            self.hint.emit("SAM click works on training views: click in the Views panel's image")
+            return
         ratio = self.viewport.devicePixelRatioF()
         xy = np.array([[p.x() * ratio, p.y() * ratio] for p in points], dtype=np.float64)
+        self.apply_on(
+            self.viewport.document,
+            self.viewport.current_camera(),
+            mode,
+            xy,
+            combine_mode(modifiers),
+            brush_radius=self.options.brush_radius * ratio,
+        )
+
+    def apply_on(
+        self,
+        document,
+        camera: Camera,
+        mode: ToolMode,
+        xy: np.ndarray,
+        combine: str,
+        *,
+        brush_radius: float,
+    ) -> None:
+        """Apply a finished shape drawn on ``camera`` to ``document``'s selection.
+
+        Parameters
+        ----------
+        document
+            The :class:`~liftstudio.app.document.SceneDocument` edited.
+        camera
+            The view the shape was drawn on.
+        mode
+            The tool.
+        xy : (P, 2) float
+            The shape's points in the camera's pixels (continuous ``x, y``).
+        combine
+            ``"replace"``, ``"add"``, ``"subtract"`` or ``"intersect"``.
+        brush_radius
+            Brush and scribble radius in the camera's pixels.
+        """
+        start = time.perf_counter()
         if mode == ToolMode.SCRIBBLE:
-            mask = region_select.brush_mask(
-                camera.width, camera.height, xy, self.options.brush_radius * ratio
-            )
-            self.scribbled.emit(camera, mask)
+            mask = region_select.brush_mask(camera.width, camera.height, xy, brush_radius)
+            self.scribbled.emit(camera, mask, combine)
             return
-        chosen = self._shape_selection(mode, camera, xy, ratio)
+        if mode == ToolMode.SAM:
+            x, y = xy[-1]
+            self.samClicked.emit(camera, float(x), float(y), combine)
+            return
+        chosen = self._shape_selection(document, mode, camera, xy, brush_radius)
         if chosen is None:
             return
         current = document.selection.indices()
-        document.selection.replace(region_select.combine(current, chosen, combine_mode(modifiers)))
+        document.selection.replace(region_select.combine(current, chosen, combine))
         self.selected.emit(1000.0 * (time.perf_counter() - start))
 
     def _shape_selection(
-        self, mode: ToolMode, camera: Camera, xy: np.ndarray, ratio: float
+        self, document, mode: ToolMode, camera: Camera, xy: np.ndarray, brush_radius: float
     ) -> np.ndarray | None:
-        document = self.viewport.document
         scene = document.gaussians
         if mode == ToolMode.CLICK:
             x, y = xy[-1]
-            return region_select.click_select(scene, camera, x, y, labels=document.labels.ids)
+            segments = document.segments if self.options.click_target == "segment" else None
+            return region_select.click_select(
+                scene, camera, x, y, labels=document.labels.ids, segments=segments
+            )
         if mode == ToolMode.RECT:
             if len(xy) < 2:
                 return None
@@ -207,8 +268,7 @@ class SelectionTools(QObject):
                 return None
             mask = region_select.polygon_mask(camera.width, camera.height, xy)
         else:
-            radius = self.options.brush_radius * ratio
-            mask = region_select.brush_mask(camera.width, camera.height, xy, radius)
+            mask = region_select.brush_mask(camera.width, camera.height, xy, brush_radius)
         if not mask.any():
             return None
         return region_select.select_in_mask(scene, camera, mask, depth_mode=self.options.depth_mode)
