@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QThread, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDropEvent
 
 from liftstudio.app.jobs import JobState
 from liftstudio.app.lift_dialog import LiftRequest
-from liftstudio.app.main_window import MainWindow
 from liftstudio.cli import main as cli_main
 from liftstudio.evaluate.demo_scene import DEMO_NOISE, demo_dir
 
@@ -26,39 +23,10 @@ DEMO_MASKS = demo_dir() / "masks" / DEMO_NOISE
 WAIT_MS = 120_000
 
 
-def _qthreads_running() -> list[QThread]:
-    gc.collect()
-    with warnings.catch_warnings():  # walking every object touches deprecated torch names
-        warnings.simplefilter("ignore")
-        return [o for o in gc.get_objects() if isinstance(o, QThread) and o.isRunning()]
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, no_leaked_threads):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    projects = tmp_path / "projects"
-    window = MainWindow(settings, project_locator=lambda scene: projects / f"{scene.name}.lsproj")
-    window.projects.ask_recovery = lambda _autosave: True
-    qtbot.addWidget(window)
-    window.resize(1000, 700)
-    window.show()
-    qtbot.waitExposed(window)
-    yield window
-    assert window.shutdown()
-    assert window.jobs.running_job is None
-    assert _qthreads_running() == []
-
-
-def _open_demo(qtbot, window):
-    with qtbot.waitSignal(window.documentChanged, timeout=WAIT_MS):
-        window.open_demo(lift=False)
-    return window.document
-
-
-def test_the_window_opens_on_the_welcome_page_then_shows_the_demo(qtbot, window):
+def test_the_window_opens_on_the_welcome_page_then_shows_the_demo(qtbot, window, open_demo):
     assert window.centre.currentWidget() is window.welcome
     assert not window.lift_action.isEnabled()
-    document = _open_demo(qtbot, window)
+    document = open_demo(window)
     assert document is not None and len(document.gaussians) == 49_998
     assert window.centre.currentWidget() is window.viewport
     assert "demo" in window.windowTitle()
@@ -67,8 +35,8 @@ def test_the_window_opens_on_the_welcome_page_then_shows_the_demo(qtbot, window)
     assert window.recent.paths() == []  # the demo is not a recent file
 
 
-def test_a_lift_runs_in_the_background_and_the_ui_stays_responsive(qtbot, window):
-    document = _open_demo(qtbot, window)
+def test_a_lift_runs_in_the_background_and_the_ui_stays_responsive(qtbot, window, open_demo):
+    document = open_demo(window)
     # Warm up (numba may compile its kernels on a fresh machine), then measure.
     with qtbot.waitSignal(window.labelsApplied, timeout=WAIT_MS):
         window.start_lift(LiftRequest(DEMO_MASKS, "vote"))
@@ -102,8 +70,8 @@ def test_a_lift_runs_in_the_background_and_the_ui_stays_responsive(qtbot, window
     qtbot.waitUntil(lambda: window.instances_panel.model.rowCount() >= 10, timeout=WAIT_MS)
 
 
-def test_cancelling_a_learned_lift_keeps_the_previous_labels(qtbot, window, demo_truth):
-    document = _open_demo(qtbot, window)
+def test_cancelling_a_learned_lift_keeps_the_previous_labels(qtbot, window, demo_truth, open_demo):
+    document = open_demo(window)
     document.labels.replace_all(demo_truth)
     job = window.start_lift(LiftRequest(DEMO_MASKS, "codebook", steps=20_000))
     qtbot.waitUntil(lambda: len(job.losses) > 0, timeout=WAIT_MS)  # training, loss reported
@@ -114,8 +82,10 @@ def test_cancelling_a_learned_lift_keeps_the_previous_labels(qtbot, window, demo
     np.testing.assert_array_equal(document.labels.ids, demo_truth)
 
 
-def test_a_failing_lift_shows_an_error_and_changes_nothing(qtbot, window, tmp_path, demo_truth):
-    document = _open_demo(qtbot, window)
+def test_a_failing_lift_shows_an_error_and_changes_nothing(
+    qtbot, window, tmp_path, demo_truth, open_demo
+):
+    document = open_demo(window)
     document.labels.replace_all(demo_truth)
     missing = tmp_path / "no-such-masks"
     job = window.start_lift(LiftRequest(missing, "vote"))
@@ -128,8 +98,8 @@ def test_a_failing_lift_shows_an_error_and_changes_nothing(qtbot, window, tmp_pa
     np.testing.assert_array_equal(document.labels.ids, demo_truth)
 
 
-def test_a_corrupt_file_is_reported_and_the_open_scene_stays(qtbot, window, tmp_path):
-    document = _open_demo(qtbot, window)
+def test_a_corrupt_file_is_reported_and_the_open_scene_stays(qtbot, window, tmp_path, open_demo):
+    document = open_demo(window)
     broken = tmp_path / "broken.ply"
     data = (demo_dir() / "point_cloud" / "iteration_30000" / "point_cloud.ply").read_bytes()
     broken.write_bytes(data[: len(data) // 3])
@@ -153,8 +123,8 @@ def test_dropping_a_file_opens_it_and_remembers_it(qtbot, window):
     assert window.welcome.recent_list.item(0).data(Qt.ItemDataRole.UserRole) == str(ply.resolve())
 
 
-def test_snap_from_the_views_panel_moves_the_viewport(qtbot, window):
-    document = _open_demo(qtbot, window)
+def test_snap_from_the_views_panel_moves_the_viewport(qtbot, window, open_demo):
+    document = open_demo(window)
     window.views_panel.snapRequested.emit(5)
     np.testing.assert_allclose(
         window.viewport.current_camera().viewmat, document.train_cameras[5].viewmat, atol=1e-9
@@ -207,10 +177,12 @@ def test_recent_files_keep_the_newest_first_without_duplicates(qapp, tmp_path):
     assert recent.paths() == [paths[1], paths[2]]
 
 
-def test_masks_are_generated_in_the_background_and_offered_for_lifting(qtbot, window, tmp_path):
+def test_masks_are_generated_in_the_background_and_offered_for_lifting(
+    qtbot, window, tmp_path, open_demo
+):
     from liftstudio.app.masks_dialog import MaskRequest
 
-    document = _open_demo(qtbot, window)
+    document = open_demo(window)
     out = tmp_path / "felzenszwalb"
     job = window.start_mask_generation(MaskRequest("felzenszwalb", out))
     qtbot.waitUntil(lambda: job.state.is_final, timeout=WAIT_MS)
@@ -228,11 +200,11 @@ def test_masks_are_generated_in_the_background_and_offered_for_lifting(qtbot, wi
     window._error_box.close()
 
 
-def test_very_large_scenes_open_in_point_mode(qtbot, window, monkeypatch):
+def test_very_large_scenes_open_in_point_mode(qtbot, window, monkeypatch, open_demo):
     from liftstudio.app import main_window
 
     monkeypatch.setattr(main_window, "POINT_MODE_ABOVE", 10_000)  # the demo has 49,998
-    _open_demo(qtbot, window)
+    open_demo(window)
     assert window.viewport.settings.point_mode
     assert window.scene_panel.settings().point_mode
 
@@ -253,8 +225,8 @@ def _object_stroke(document, truth, camera, instance):
     return mask
 
 
-def test_a_scribble_selects_its_object_and_the_slider_recuts(qtbot, window, demo_truth):
-    document = _open_demo(qtbot, window)
+def test_a_scribble_selects_its_object_and_the_slider_recuts(qtbot, window, demo_truth, open_demo):
+    document = open_demo(window)
     camera = document.train_cameras[0]
     instance = 7
     mask = _object_stroke(document, demo_truth, camera, instance)
@@ -273,8 +245,8 @@ def test_a_scribble_selects_its_object_and_the_slider_recuts(qtbot, window, demo
     assert len(document.selection.indices()) < before
 
 
-def test_the_consistency_check_ranks_instances_and_jumps_to_them(qtbot, window):
-    document = _open_demo(qtbot, window)
+def test_the_consistency_check_ranks_instances_and_jumps_to_them(qtbot, window, open_demo):
+    document = open_demo(window)
     with qtbot.waitSignal(window.labelsApplied, timeout=WAIT_MS):
         window.start_lift(LiftRequest(DEMO_MASKS, "vote"))
     job = window.start_consistency_check()
@@ -296,8 +268,8 @@ def test_the_consistency_check_ranks_instances_and_jumps_to_them(qtbot, window):
     assert panel.displayed_heatmap() is not None
 
 
-def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
-    document = _open_demo(qtbot, window)
+def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth, open_demo):
+    document = open_demo(window)
     project = document.project
     document.labels.replace_all(demo_truth, source="lift:test")
     document.labels.rename(3, "mug")
@@ -307,7 +279,7 @@ def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
     assert project.with_name(project.name + ".autosave").is_file()
     assert not project.exists()
 
-    reopened = _open_demo(qtbot, window)  # the newer autosave is recovered
+    reopened = open_demo(window)  # the newer autosave is recovered
     expected = demo_truth.copy()
     expected[:100] = 9
     np.testing.assert_array_equal(reopened.labels.ids, expected)
@@ -319,7 +291,7 @@ def test_edits_are_autosaved_recovered_and_saved(qtbot, window, demo_truth):
     assert window.save_project() == project
     assert project.is_file() and not project.with_name(project.name + ".autosave").exists()
     window.close_scene()
-    again = _open_demo(qtbot, window)
+    again = open_demo(window)
     np.testing.assert_array_equal(again.labels.ids, expected)
 
 

@@ -160,3 +160,27 @@ def test_sam_click_in_the_viewport_asks_for_a_training_view(qtbot, viewport, dem
         qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     assert "Views panel" in blocker.args[0]
     assert len(demo_document.selection.indices()) == 0
+
+
+def test_click_selects_the_clicked_gaussians_segment_when_asked(
+    qtbot, viewport, demo_document, demo_truth
+):
+    # Segments finer than the instances: each object cut in two halves along x.
+    means = demo_document.gaussians.means
+    halves = np.zeros(len(demo_truth), np.int64)
+    for instance in np.unique(demo_truth):
+        members = demo_truth == instance
+        halves[members] = means[members, 0] > np.median(means[members, 0])
+    demo_document.segments = 2 * demo_truth.astype(np.int64) + halves
+    viewport.tools.options.click_target = "segment"
+    viewport.tools.set_mode(ToolMode.CLICK)
+    instance = _largest_visible_instances(viewport, demo_document, demo_truth)[0]
+    x, y = _object_pixel(viewport, demo_document, demo_truth, instance)
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    got = demo_document.selection.indices()
+    segment = np.unique(demo_document.segments[got])
+    assert len(segment) == 1 and segment[0] // 2 == instance  # one half of the object
+    np.testing.assert_array_equal(got, np.flatnonzero(demo_document.segments == segment[0]))
+    viewport.tools.options.click_target = "instance"  # back to the instance
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    assert (demo_truth[demo_document.selection.indices()] == instance).mean() > 0.95

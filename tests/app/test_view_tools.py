@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import Qt
 
 from liftstudio.app.panels import ViewsPanel, views_panel
 from liftstudio.app.viewport.gl_viewport import SplatViewport
@@ -49,15 +49,6 @@ def panel(request, qtbot, monkeypatch, demo_document, demo_truth):
     viewport.shutdown()
 
 
-def _widget_point(views: ViewsPanel, x_camera: float, y_camera: float) -> QPoint:
-    """Where camera pixel position (x, y) is on the 2D view's widget."""
-    camera, (height, width) = views.shown_view()
-    x, y = x_camera * width / camera.width, y_camera * height / camera.height
-    box = views.image_tools.view_box
-    scene_point = box.mapViewToScene(QPointF(x, y))
-    return views._graphics.mapFromScene(scene_point)
-
-
 def _drag(qtbot, views, points, modifier=Qt.KeyboardModifier.NoModifier):
     widget = views._graphics.viewport()
     qtbot.mousePress(widget, Qt.MouseButton.LeftButton, modifier, points[0])
@@ -67,7 +58,9 @@ def _drag(qtbot, views, points, modifier=Qt.KeyboardModifier.NoModifier):
     qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, modifier, points[-1])
 
 
-def test_click_on_the_2d_view_selects_the_instance_there(qtbot, panel, demo_document, demo_truth):
+def test_click_on_the_2d_view_selects_the_instance_there(
+    qtbot, panel, demo_document, demo_truth, views_point
+):
     views, tools = panel
     tools.set_mode(ToolMode.CLICK)
     camera = demo_document.train_cameras[VIEW]
@@ -77,7 +70,7 @@ def test_click_on_the_2d_view_selects_the_instance_there(qtbot, panel, demo_docu
         rows, cols = np.nonzero(labels == instance)
         centre = np.array([rows.mean(), cols.mean()])
         best = np.argmin(((np.stack([rows, cols], 1) - centre) ** 2).sum(1))
-        point = _widget_point(views, cols[best] + 0.5, rows[best] + 0.5)
+        point = views_point(views, cols[best] + 0.5, rows[best] + 0.5)
         qtbot.mouseClick(views._graphics.viewport(), Qt.MouseButton.LeftButton, pos=point)
         chosen = np.zeros(len(demo_truth), bool)
         chosen[demo_document.selection.indices()] = True
@@ -86,7 +79,9 @@ def test_click_on_the_2d_view_selects_the_instance_there(qtbot, panel, demo_docu
         assert chosen[~target].sum() < 0.05 * target.sum()
 
 
-def test_rect_on_the_2d_view_selects_through_its_training_camera(qtbot, panel, demo_document):
+def test_rect_on_the_2d_view_selects_through_its_training_camera(
+    qtbot, panel, demo_document, views_point
+):
     views, tools = panel
     tools.options.depth_mode = "through"
     tools.set_mode(ToolMode.RECT)
@@ -97,8 +92,8 @@ def test_rect_on_the_2d_view_selects_through_its_training_camera(qtbot, panel, d
         0.7 * camera.width,
         0.8 * camera.height,
     )
-    corners = [_widget_point(views, x0, y0), _widget_point(views, (x0 + x1) / 2, (y0 + y1) / 2)]
-    corners.append(_widget_point(views, x1, y1))
+    corners = [views_point(views, x0, y0), views_point(views, (x0 + x1) / 2, (y0 + y1) / 2)]
+    corners.append(views_point(views, x1, y1))
     _drag(qtbot, views, corners)
     # Independent expectation: centres projected by the camera's pinhole model.
     means = demo_document.gaussians.means.astype(np.float64)
@@ -112,7 +107,7 @@ def test_rect_on_the_2d_view_selects_through_its_training_camera(qtbot, panel, d
     assert len(got ^ expected) <= 0.03 * len(expected)
 
 
-def test_ctrl_brush_on_the_2d_view_subtracts(qtbot, panel, demo_document, demo_truth):
+def test_ctrl_brush_on_the_2d_view_subtracts(qtbot, panel, demo_document, demo_truth, views_point):
     views, tools = panel
     demo_document.selection.replace(np.arange(len(demo_truth)))
     tools.options.depth_mode = "through"
@@ -120,13 +115,15 @@ def test_ctrl_brush_on_the_2d_view_subtracts(qtbot, panel, demo_document, demo_t
     tools.set_mode(ToolMode.BRUSH)
     camera = demo_document.train_cameras[VIEW]
     y = camera.height / 2
-    stroke = [_widget_point(views, x, y) for x in np.linspace(0.3, 0.7, 6) * camera.width]
+    stroke = [views_point(views, x, y) for x in np.linspace(0.3, 0.7, 6) * camera.width]
     _drag(qtbot, views, stroke, Qt.KeyboardModifier.ControlModifier)
     remaining = len(demo_document.selection.indices())
     assert 0 < remaining < len(demo_truth)
 
 
-def test_sam_click_on_the_2d_view_names_the_training_camera_and_pixel(qtbot, panel, demo_document):
+def test_sam_click_on_the_2d_view_names_the_training_camera_and_pixel(
+    qtbot, panel, demo_document, views_point
+):
     views, tools = panel
     tools.set_mode(ToolMode.SAM)
     camera = demo_document.train_cameras[VIEW]
@@ -134,7 +131,7 @@ def test_sam_click_on_the_2d_view_names_the_training_camera_and_pixel(qtbot, pan
     with qtbot.waitSignal(tools.samClicked) as blocker:
         qtbot.mouseClick(
             views._graphics.viewport(), Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.ShiftModifier, _widget_point(views, *target),
+            Qt.KeyboardModifier.ShiftModifier, views_point(views, *target),
         )  # fmt: skip
     clicked, x, y, combine = blocker.args
     assert clicked is camera and combine == "add"
@@ -142,13 +139,15 @@ def test_sam_click_on_the_2d_view_names_the_training_camera_and_pixel(qtbot, pan
     assert abs(x - target[0]) <= 2 * pixel + 1 and abs(y - target[1]) <= 2 * pixel + 1
 
 
-def test_without_a_tool_the_2d_view_pans_and_selects_nothing(qtbot, panel, demo_document):
+def test_without_a_tool_the_2d_view_pans_and_selects_nothing(
+    qtbot, panel, demo_document, views_point
+):
     views, tools = panel
     tools.set_mode(ToolMode.NAVIGATE)
     box = views.image_tools.view_box
     before = np.array(box.viewRange())
     camera = demo_document.train_cameras[VIEW]
-    points = [_widget_point(views, f * camera.width, camera.height / 2) for f in (0.3, 0.4, 0.5)]
+    points = [views_point(views, f * camera.width, camera.height / 2) for f in (0.3, 0.4, 0.5)]
     _drag(qtbot, views, points)
     assert not np.allclose(np.array(box.viewRange()), before)
     assert len(demo_document.selection.indices()) == 0
