@@ -308,3 +308,12 @@ def test_help_lists_every_shortcut_of_the_window(qtbot, window):
     window.show_controls()
     assert "Ctrl+Z" in window._controls_box.text()
     window._controls_box.close()
+
+
+def test_the_readme_lists_the_shortcuts_help_shows(window):
+    from liftstudio.app.main_window import shortcut_rows
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| key | what |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    expected = "\n".join(f"| {key} | {what} |" for key, what in shortcut_rows(window))
+    assert table.strip() == expected, "update the README's shortcut table from Help"
