@@ -350,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     select.set_defaults(handler=_cmd_select)
 
+    _add_export_parser(commands)
+
     bench = commands.add_parser("bench", help="run a benchmark and print its figures")
     benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     io = benches.add_parser("io", help="PLY load/save time and peak memory")
@@ -358,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--repeats", type=_positive_int, default=3)
     io.add_argument("--json", action="store_true", help="print JSON instead of text")
     io.set_defaults(handler=_cmd_bench_io)
+    bench_export = benches.add_parser(
+        "export", help="labeled PLY export and read-back of 1M labeled Gaussians"
+    )
+    bench_export.add_argument("--gaussians", type=_positive_int, default=1_000_000)
+    bench_export.add_argument("--sh-degree", type=int, choices=range(4), default=3)
+    bench_export.add_argument("--instances", type=_positive_int, default=200)
+    bench_export.add_argument("--repeats", type=_positive_int, default=3)
+    bench_export.add_argument("--json", action="store_true", help="print JSON instead of text")
+    bench_export.set_defaults(handler=_cmd_bench_export)
     bench_edit = benches.add_parser(
         "edit", help="click/lasso/brush selection and undo of a 500k edit at 1M Gaussians"
     )
@@ -800,6 +811,159 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         f"({100 * labeled / max(len(labels), 1):.1f}%)"
     )
     print(f"wrote {out} and {sidecar_path(out).name}")
+    return 0
+
+
+_EXPORT_HELP = """\
+SOURCE: a project (.lsproj, as last saved; its scene must still be where it was) or a
+  labeled PLY (with its .instances.json sidecar when it has one).
+
+formats (--format, repeat it for several):
+  ply          labels for any 3DGS tool: every column of the scene's PLY kept
+               bit-exactly, plus 'instance' (int32, 0 = unlabeled), 'label' (int32
+               class id = 1-based index into "classes", 0 = none; only when some
+               instance has a class) and, with --confidence, 'confidence' (float32,
+               NaN = unknown). Beside it NAME.instances.json: per instance its id,
+               name, class, colour, visible, locked, Gaussian count and bounding box;
+               the classes; the source file; how the labels were made; the LiftStudio
+               version. Cut objects out with PlayCanvas splat-transform
+               (-V instance,eq,3) or open the file again here: export -> open ->
+               export gives identical files.
+  instances    each object on its own: one PLY per instance, <name>_<id>.ply
+               (instance_<id>.ply when unnamed; every input column), background.ply
+               with --background (the unlabeled Gaussians), and instances.json (the
+               index: id, name, class, colour, count, box and file of each)
+  selection    one picked set on its own: the Gaussians of --indices FILE.npy (a
+               bool (N,) mask or integer indices into SOURCE's Gaussians, as
+               'liftstudio select' writes) as one PLY, every input column kept
+  label-maps   2D training data and evaluation: per training view <image>.png, a
+               16-bit PNG of instance ids (0 = none; <image>.npy int32 above 65535),
+               and liftstudio_masks.json ('liftstudio lift --masks' reads it back)
+  object-mask  Gaussian Grouping's layout: object_mask/<image>.png, 8-bit ids, and
+               object_mask_ids.json (ids renumbered 1..K when some id is above 255;
+               more than 255 instances is an error)
+  saga         SAGA's layout: sam_masks/<image>.pt, a bool [M, H, W] tensor with one
+               mask per instance in the view, and sam_masks_ids.json (mask -> id)
+  coco         COCO-style per-view JSON, <image>.json: one annotation per instance
+               in the view, its mask RLE-encoded (category_id = instance id)
+  The 2D formats render the labels in the training cameras (<image> is the view's
+  image name without its suffix): a project's scene has them; for a labeled PLY pass
+  the scene folder with --scene DIR.
+
+where (--out PATH): with one format, the file (ply, selection: a .ply, or a folder
+  that gets labeled.ply / selection.ply) or the folder; with several, a folder that
+  gets labeled.ply, selection.ply, instances/, label-maps/ and coco/. object-mask and
+  saga always write object_mask/ and sam_masks/ inside PATH (it may be a dataset
+  folder holding images/).
+
+hidden instances (--hidden): keep (default; marked "visible": false in the JSON),
+  drop (left out of every file) or unlabel (exported with id 0). Unlabeled Gaussians
+  (--unlabeled, applied after --hidden): keep (default) or drop. Deleted instances
+  have no Gaussians (theirs are unlabeled).
+
+safety: every file appears whole or not at all (instance files all at once); an
+  existing output is only replaced with --overwrite, an input (scene, project,
+  images, the labeled PLY and its sidecar) never; instance names become safe file
+  names that stay in the folder; free disk space is checked before writing.
+"""
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    from liftstudio.export.export_job import EXPORT_FORMATS
+    from liftstudio.export.row_choices import HIDDEN_CHOICES, UNLABELED_CHOICES
+
+    export = commands.add_parser(
+        "export",
+        help="write labels out: labeled PLY, one PLY per instance, a selection, 2D masks",
+        description=_cmd_export.__doc__,
+        epilog=_EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument(
+        "source", metavar="SOURCE", help="a project (.lsproj) or a labeled PLY (see below)"
+    )
+    export.add_argument(
+        "--format", dest="formats", action="append", required=True, choices=EXPORT_FORMATS,
+        metavar="FORMAT", help="%(choices)s; repeat for several (see below)",
+    )  # fmt: skip
+    export.add_argument("--out", required=True, metavar="PATH", help="file or folder (see below)")
+    export.add_argument(
+        "--hidden", choices=HIDDEN_CHOICES, default="keep",
+        help="hidden instances: %(choices)s (default: %(default)s)",
+    )  # fmt: skip
+    export.add_argument(
+        "--unlabeled", choices=UNLABELED_CHOICES, default="keep",
+        help="unlabeled Gaussians: %(choices)s (default: %(default)s)",
+    )  # fmt: skip
+    export.add_argument(
+        "--confidence", action="store_true", help="ply: add the 'confidence' column"
+    )
+    export.add_argument(
+        "--background", action="store_true",
+        help="instances: add background.ply with the unlabeled Gaussians",
+    )  # fmt: skip
+    export.add_argument(
+        "--indices", metavar="FILE.npy", help="selection: the selected Gaussians (see below)"
+    )
+    export.add_argument(
+        "--scene", metavar="DIR",
+        help="2D formats: scene folder with the training cameras (default: the project's)",
+    )  # fmt: skip
+    export.add_argument("--backend", choices=BACKEND_NAMES, default="auto",
+                        help="2D formats: renderer (default: %(default)s)")  # fmt: skip
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs (never an input)"
+    )
+    export.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Export the labels of a project or labeled PLY as PLYs and per-view 2D masks."""
+    from liftstudio.export.export_job import ExportRequest, run_export
+    from liftstudio.export.export_source import load_export_source
+
+    request = ExportRequest(
+        formats=tuple(args.formats),
+        out=Path(args.out),
+        hidden=args.hidden,
+        unlabeled=args.unlabeled,
+        confidence=args.confidence,
+        background=args.background,
+        overwrite=args.overwrite,
+        indices=Path(args.indices) if args.indices else None,
+        scene=Path(args.scene) if args.scene else None,
+        backend=args.backend,
+    )
+    start = time.perf_counter()
+    source = load_export_source(args.source)
+    for note in source.notes:
+        print(f"... {note}", file=sys.stderr, flush=True)
+    with _ProgressLine("exporting") as progress:
+        results = run_export(source, request, progress=progress)
+    for result in results:
+        for note in result.notes:
+            print(f"{result.format}: {note}")
+        print(result.summary)
+    print(f"exported {len(results)} format(s) in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _cmd_bench_export(args: argparse.Namespace) -> int:
+    """Time the labeled PLY export and its read-back at 1M labeled Gaussians."""
+    from liftstudio.export.bench_export import format_export_report, run_export_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", file=sys.stderr, flush=True)
+
+    result = run_export_benchmark(
+        args.gaussians,
+        sh_degree=args.sh_degree,
+        instances=args.instances,
+        repeats=args.repeats,
+        progress=progress,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_export_report(result))
     return 0
 
 

@@ -1,33 +1,38 @@
-"""Labeled Gaussians on disk: the input PLY plus an ``instance`` column, and a JSON sidecar.
+"""Labeled Gaussians on disk: the input PLY plus label columns, and a JSON sidecar.
 
 :func:`write_labeled_ply` writes two files::
 
     labeled.ply               every column of the input scene, bit-exact, then
-                              ``instance`` (int32, 0 = unlabeled) and, when given,
-                              ``confidence`` (float32)
+                              ``instance`` (int32, 0 = unlabeled),
+                              ``label`` (int32 class id, 1-based index into the
+                              sidecar's ``classes``, 0 = no class; only when some
+                              instance has a class) and, when given,
+                              ``confidence`` (float32, NaN = unknown)
     labeled.instances.json    the sidecar (:func:`sidecar_path`)
 
 Any tool that reads 3DGS PLYs opens the first file and ignores the extra columns;
 PlayCanvas ``splat-transform`` can filter on them (``-V instance,eq,3``). The sidecar
-(``"format": "liftstudio.instances"``, ``"format_version": 1``) holds::
+(``"format": "liftstudio.instances"``, ``"format_version": 2``) holds, in this order::
 
-    liftstudio_version, created (UTC, ISO 8601), ply (file name), column, confidence_column,
-    gaussians, labeled, unlabeled, provenance (method, masks, seed, ... as given),
-    instances: [{id, name, class (optional), colour [r, g, b] 0-255, count,
-                 bbox_min [x, y, z], bbox_max [x, y, z]}, ...]   (ids >= 1, ascending)
+    liftstudio_version, ply (file name), source (the Gaussian file whose columns the
+    PLY carries, or null), column ("instance"), label_column ("label" or null),
+    confidence_column ("confidence" or null), gaussians, labeled, unlabeled,
+    options (how hidden and unlabeled Gaussians were exported, or null),
+    provenance (how the labels were made: method, masks, seed... as given),
+    classes [name, ...] (class id k is classes[k - 1]),
+    instances: [{id, name, class (when set), colour [r, g, b] 0-255, visible, locked,
+                 count, bbox_min [x, y, z], bbox_max [x, y, z]}, ...]  (ids ≥ 1, ascending)
 
 Counts and bounding boxes (of the Gaussian centres) are computed from the labels;
-names default to ``instance_<id>`` and colours to :func:`instance_colour`.
-:func:`read_labeled_ply` reads both back (the sidecar is optional).
+names default to ``instance_<id>`` and colours to :func:`instance_colour`. There is
+no timestamp: :func:`read_labeled_ply` followed by :func:`write_labeled_ply` with what
+it read gives byte-identical files (see :mod:`liftstudio.export.sidecar`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,63 +40,47 @@ import numpy as np
 
 from liftstudio import __version__
 from liftstudio.errors import InputFileError, OutputFileError, SceneDataError
+from liftstudio.export.instance_table import (
+    InstanceInfo,
+    InstanceSpec,
+    class_ids,
+    class_list,
+    instance_table,
+)
+from liftstudio.export.safe_paths import check_free_space, check_output_file
+from liftstudio.export.sidecar import (
+    SIDECAR_FORMAT,
+    SIDECAR_VERSION,
+    document_text,
+    read_sidecar,
+    sidecar_path,
+    sidecar_specs,
+)
 from liftstudio.fileio import atomic_output
 from liftstudio.labels.label_model import checked_instance_ids
 from liftstudio.labels.palette import instance_colour
 from liftstudio.scene.formats import read_gaussians, write_ply
 from liftstudio.scene.gaussians import GaussianScene
 
+__all__ = [
+    "CONFIDENCE_COLUMN",
+    "INSTANCE_COLUMN",
+    "LABEL_COLUMN",
+    "InstanceInfo",
+    "InstanceSpec",
+    "LabeledPly",
+    "check_output_path",
+    "instance_colour",
+    "instance_table",
+    "ply_row_bytes",
+    "read_labeled_ply",
+    "sidecar_path",
+    "write_labeled_ply",
+]
+
 INSTANCE_COLUMN = "instance"
+LABEL_COLUMN = "label"
 CONFIDENCE_COLUMN = "confidence"
-SIDECAR_SUFFIX = ".instances.json"
-SIDECAR_FORMAT = "liftstudio.instances"
-SIDECAR_VERSION = 1
-
-
-InstanceSpec = str | Mapping[str, Any]
-"""A name, or a mapping with any of ``name``, ``class``, ``colour`` ([r, g, b] 0-255)."""
-
-
-@dataclass(frozen=True)
-class InstanceInfo:
-    """One row of the instance table.
-
-    Attributes
-    ----------
-    id
-        Instance id (≥ 1).
-    name
-        Display name (default ``instance_<id>``).
-    colour
-        ``(r, g, b)`` in 0-255.
-    count
-        Gaussians carrying this id.
-    bbox_min, bbox_max
-        Corners of the box around their centres; None when ``count`` is 0.
-    class_name
-        Class label, when known.
-    """
-
-    id: int
-    name: str
-    colour: tuple[int, int, int]
-    count: int
-    bbox_min: tuple[float, float, float] | None
-    bbox_max: tuple[float, float, float] | None
-    class_name: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The sidecar entry of this instance."""
-        entry: dict[str, Any] = {"id": self.id, "name": self.name}
-        if self.class_name is not None:
-            entry["class"] = self.class_name
-        entry.update(
-            colour=list(self.colour),
-            count=self.count,
-            bbox_min=None if self.bbox_min is None else list(self.bbox_min),
-            bbox_max=None if self.bbox_max is None else list(self.bbox_max),
-        )
-        return entry
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ class LabeledPly:
     Attributes
     ----------
     scene
-        The Gaussians with every column except the label (and confidence) columns.
+        The Gaussians with every column except the label, class and confidence columns.
     labels : (N,) int32
         Instance id per Gaussian, 0 = unlabeled.
     confidence : (N,) float32 or None
@@ -114,6 +103,10 @@ class LabeledPly:
         The sidecar file, or None when there was none.
     notes
         Disagreements between the sidecar and the PLY, one sentence each.
+    classes
+        The class names (class id k is ``classes[k - 1]``).
+    source
+        The sidecar's ``source`` (the Gaussian file the columns come from), or None.
     """
 
     scene: GaussianScene
@@ -123,64 +116,8 @@ class LabeledPly:
     provenance: dict[str, Any] | None = None
     sidecar: Path | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def sidecar_path(ply_path: str | Path) -> Path:
-    """The sidecar of a labeled PLY: ``labeled.ply`` → ``labeled.instances.json``."""
-    ply_path = Path(ply_path)
-    return ply_path.with_name(ply_path.stem + SIDECAR_SUFFIX)
-
-
-def instance_table(
-    labels: np.ndarray,
-    means: np.ndarray,
-    instances: Mapping[int, InstanceSpec] | None = None,
-) -> list[InstanceInfo]:
-    """Count and box every instance of ``labels``; names and colours from ``instances``.
-
-    Parameters
-    ----------
-    labels : (N,) int
-        Instance id per Gaussian (0 = unlabeled, left out of the table).
-    means : (N, 3) float
-        Gaussian centres.
-    instances
-        Optional id → name or ``{"name", "class", "colour"}``. Ids listed here that no
-        Gaussian carries appear with count 0.
-
-    Returns
-    -------
-    list of InstanceInfo
-        Ascending by id.
-    """
-    specs = _instance_specs(instances)
-    ids, counts = np.unique(labels, return_counts=True)
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
-    sorted_means = np.asarray(means)[order]
-    lows = np.minimum.reduceat(sorted_means, starts, axis=0) if len(ids) else np.empty((0, 3))
-    highs = np.maximum.reduceat(sorted_means, starts, axis=0) if len(ids) else np.empty((0, 3))
-    boxes = {
-        int(i): (int(n), _vec(lo), _vec(hi))
-        for i, n, lo, hi in zip(ids, counts, lows, highs, strict=True)
-        if i != 0
-    }
-    table = []
-    for instance_id in sorted(set(boxes) | set(specs)):
-        count, low, high = boxes.get(instance_id, (0, None, None))
-        spec = specs.get(instance_id, {})
-        table.append(
-            InstanceInfo(
-                id=instance_id,
-                name=spec.get("name", f"instance_{instance_id}"),
-                colour=spec.get("colour", instance_colour(instance_id)),
-                count=count,
-                bbox_min=low,
-                bbox_max=high,
-                class_name=spec.get("class"),
-            )
-        )
-    return table
+    classes: list[str] = field(default_factory=list)
+    source: str | None = None
 
 
 def write_labeled_ply(
@@ -193,11 +130,15 @@ def write_labeled_ply(
     instances: Mapping[int, InstanceSpec] | None = None,
     provenance: Mapping[str, Any] | None = None,
     input_path: str | Path | None = None,
+    source: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    protected: Iterable[str | Path] = (),
 ) -> Path:
-    """Write ``scene`` with an ``instance`` column, and its sidecar (module docstring).
+    """Write ``scene`` with label columns, and its sidecar (module docstring).
 
     Both files are written atomically: an error or Ctrl-C leaves no partial file. An
-    ``instance`` (or ``confidence``) column the scene already has is replaced.
+    ``instance``, ``label`` (when classes exist) or ``confidence`` (when given) column
+    the scene already has is replaced.
 
     Parameters
     ----------
@@ -210,13 +151,20 @@ def write_labeled_ply(
     overwrite
         Replace existing files; by default an existing PLY or sidecar is an error.
     confidence : (N,) float, optional
-        Per-Gaussian confidence, stored as a float32 ``confidence`` column.
+        Per-Gaussian confidence (NaN = unknown), stored as a float32 column.
     instances
-        Optional id → name or ``{"name", "class", "colour"}`` for the instance table.
+        Optional id → name or ``{"name", "class", "colour", "visible", "locked"}``.
     provenance
         JSON-able facts about how the labels were made (method, masks, seed...).
     input_path
-        The file ``scene`` was read from: never overwritten, even with ``overwrite``.
+        The file ``scene`` was read from: never overwritten, even with ``overwrite``;
+        the default ``source``.
+    source
+        The sidecar's ``source`` (default: ``input_path``, resolved).
+    options
+        JSON-able export choices recorded in the sidecar (``hidden``, ``unlabeled``).
+    protected
+        More files that must not be written (the project, the input's sidecar).
 
     Returns
     -------
@@ -228,8 +176,8 @@ def write_labeled_ply(
     SceneDataError
         When ``labels`` or ``confidence`` do not have one valid value per Gaussian.
     OutputFileError
-        When ``path`` is not a ``.ply``, is the input file, or a file exists and
-        ``overwrite`` is false.
+        When ``path`` is not a ``.ply``, is an input, its folder cannot be written,
+        the disk is too full, or a file exists and ``overwrite`` is false.
     """
     path = Path(path)
     n = len(scene)
@@ -237,29 +185,40 @@ def write_labeled_ply(
     if confidence is not None:
         confidence = _check_confidence(confidence, n)
     table = instance_table(labels, scene.means, instances)
-    sidecar = sidecar_path(path)
-    check_output_path(path, overwrite=overwrite, input_path=input_path)
+    classes = class_list(table)
+    inputs = [*protected, *([input_path] if input_path is not None else [])]
+    check_output_path(path, overwrite=overwrite, protected=inputs)
     extras = dict(scene.extras)
     extras[INSTANCE_COLUMN] = labels
+    if classes:
+        extras[LABEL_COLUMN] = class_ids(labels, table, classes)
     if confidence is not None:
         extras[CONFIDENCE_COLUMN] = confidence
-    document = {
+    labeled = replace(scene, extras=extras)
+    if source is None and input_path is not None:
+        source = Path(input_path).resolve()
+    head = {
         "format": SIDECAR_FORMAT,
         "format_version": SIDECAR_VERSION,
         "liftstudio_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "ply": path.name,
+        "source": None if source is None else str(source),
         "column": INSTANCE_COLUMN,
+        "label_column": LABEL_COLUMN if classes else None,
         "confidence_column": CONFIDENCE_COLUMN if confidence is not None else None,
         "gaussians": n,
         "labeled": int(np.count_nonzero(labels)),
         "unlabeled": int(n - np.count_nonzero(labels)),
+        "options": dict(options) if options is not None else None,
         "provenance": dict(provenance) if provenance is not None else None,
+        "classes": classes,
     }
-    text = _sidecar_text(document, [info.to_json() for info in table])
-    with atomic_output(sidecar, overwrite=overwrite) as tmp:
+    text = document_text(head, "instances", [info.to_json() for info in table])
+    needed = n * ply_row_bytes(labeled) + 4096 + len(text.encode("utf-8"))
+    check_free_space(path.parent, needed, f"the labeled PLY {path.name}")
+    with atomic_output(sidecar_path(path), overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        write_ply(replace(scene, extras=extras), path, overwrite=overwrite)
+        write_ply(labeled, path, overwrite=overwrite)
     return path
 
 
@@ -277,12 +236,14 @@ def read_labeled_ply(path: str | Path, *, column: str = INSTANCE_COLUMN) -> Labe
     Returns
     -------
     LabeledPly
+        With the instance table (names, classes, colours, visibility, locks) of the
+        sidecar; without a sidecar every instance gets the defaults.
 
     Raises
     ------
     InputFileError
         When the file has no such column, its values are not non-negative integers,
-        or the sidecar is unreadable.
+        or the sidecar is unreadable or from a newer LiftStudio.
     """
     path = Path(path)
     scene = read_gaussians(path)
@@ -296,8 +257,8 @@ def read_labeled_ply(path: str | Path, *, column: str = INSTANCE_COLUMN) -> Labe
     except SceneDataError as exc:
         raise InputFileError(path, f"column {column!r}: {exc}") from None
     sidecar = sidecar_path(path)
-    document = _read_sidecar(sidecar) if sidecar.is_file() else None
-    notes = []
+    document = read_sidecar(sidecar) if sidecar.is_file() else None
+    notes: list[str] = []
     confidence = None
     drop = {column}
     specs: dict[int, dict[str, Any]] = {}
@@ -306,12 +267,18 @@ def read_labeled_ply(path: str | Path, *, column: str = INSTANCE_COLUMN) -> Labe
         if confidence_column in scene.extras:
             confidence = np.asarray(scene.extras[confidence_column], dtype=np.float32)
             drop.add(confidence_column)
-        specs = _sidecar_specs(sidecar, document)
+        specs = sidecar_specs(sidecar, document)
         if document.get("gaussians") != len(scene):
             notes.append(
                 f"{sidecar.name} describes {document.get('gaussians')} Gaussians but "
                 f"{path.name} has {len(scene):,}; counts and boxes were recomputed"
             )
+    table = instance_table(labels, scene.means, specs)
+    classes = class_list(table)
+    label_column = document.get("label_column") if document is not None else None
+    if label_column in scene.extras:
+        drop.add(label_column)
+        notes.extend(_class_column_notes(scene.extras[label_column], labels, table, classes))
     stripped = replace(
         scene, extras={k: v for k, v in scene.extras.items() if k not in drop}
     )  # fmt: skip
@@ -319,15 +286,21 @@ def read_labeled_ply(path: str | Path, *, column: str = INSTANCE_COLUMN) -> Labe
         scene=stripped,
         labels=labels,
         confidence=confidence,
-        instances=instance_table(labels, scene.means, specs),
+        instances=table,
         provenance=document.get("provenance") if document else None,
         sidecar=sidecar if document is not None else None,
         notes=notes,
+        classes=classes,
+        source=document.get("source") if document else None,
     )
 
 
 def check_output_path(
-    path: str | Path, *, overwrite: bool = False, input_path: str | Path | None = None
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    input_path: str | Path | None = None,
+    protected: Iterable[str | Path] = (),
 ) -> None:
     """Check that a labeled PLY can be written at ``path`` (before a long job starts).
 
@@ -339,26 +312,27 @@ def check_output_path(
         Whether existing files may be replaced.
     input_path
         The scene file the labels belong to: never a valid destination.
+    protected
+        More files that are never valid destinations (for the PLY or its sidecar).
 
     Raises
     ------
     OutputFileError
-        When ``path`` is not a ``.ply``, is ``input_path``, its folder is missing, or it
-        or its sidecar exists and ``overwrite`` is false.
+        When ``path`` is not a ``.ply``, it or its sidecar is an input, its folder is
+        missing or not writable, or it or its sidecar exists and ``overwrite`` is false.
     """
     path = Path(path)
     if path.suffix.lower() != ".ply":
         raise OutputFileError(path, "a labeled PLY must end in .ply")
-    if input_path is not None and _same_file(path, Path(input_path)):
-        raise OutputFileError(path, "is the input scene; write the labels to a new file")
-    if not path.parent.is_dir():
-        raise OutputFileError(path, f"folder {path.parent} does not exist")
-    if not overwrite:
-        for target in (path, sidecar_path(path)):
-            if target.exists():
-                raise OutputFileError(
-                    target, "already exists; choose another name or allow overwriting"
-                )
+    inputs = [*protected, *([input_path] if input_path is not None else [])]
+    for target in (path, sidecar_path(path)):
+        check_output_file(target, overwrite=overwrite, inputs=inputs)
+
+
+def ply_row_bytes(scene: GaussianScene) -> int:
+    """Bytes per Gaussian of ``scene`` in a binary PLY (for free-space estimates)."""
+    extras = sum(min(np.asarray(c).dtype.itemsize, 8) for c in scene.extras.values())
+    return 4 * len(scene.core_columns()) + extras
 
 
 # ---------------------------------------------------------------------------- validation
@@ -371,73 +345,20 @@ def _check_confidence(confidence: np.ndarray, n: int) -> np.ndarray:
     if confidence.dtype.kind not in "fiu":
         raise SceneDataError(f"confidence must be numbers, got dtype {confidence.dtype}")
     confidence = confidence.astype(np.float32)
-    if not np.isfinite(confidence).all():
-        raise SceneDataError("confidence holds NaN or inf")
+    if np.isinf(confidence).any():
+        raise SceneDataError("confidence holds inf (NaN is allowed: unknown)")
     return confidence
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
-
-
-def _instance_specs(instances: Mapping[int, InstanceSpec] | None) -> dict[int, dict[str, Any]]:
-    specs: dict[int, dict[str, Any]] = {}
-    for key, value in (instances or {}).items():
-        instance_id = int(key)
-        if instance_id < 1 or instance_id != key:
-            raise ValueError(f"instances: ids must be integers >= 1, got {key!r}")
-        raw = {"name": value} if isinstance(value, str) else dict(value)
-        spec: dict[str, Any] = {}
-        if raw.get("name") is not None:
-            spec["name"] = str(raw["name"])
-        if raw.get("class") is not None:
-            spec["class"] = str(raw["class"])
-        if raw.get("colour") is not None:
-            colour = tuple(int(c) for c in raw["colour"])
-            if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
-                raise ValueError(f"instances[{key}]: colour must be 3 values in 0..255")
-            spec["colour"] = colour
-        specs[instance_id] = spec
-    return specs
-
-
-# ---------------------------------------------------------------------------- sidecar
-def _read_sidecar(sidecar: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(sidecar, f"cannot be read as JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != SIDECAR_FORMAT:
-        raise InputFileError(sidecar, f"is not a LiftStudio instance sidecar ({SIDECAR_FORMAT})")
-    return document
-
-
-def _sidecar_specs(sidecar: Path, document: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    entries = document.get("instances") or []
-    try:
-        return _instance_specs({int(entry["id"]): entry for entry in entries})
-    except (TypeError, KeyError, ValueError) as exc:
-        raise InputFileError(sidecar, f"has a malformed instance table ({exc})") from None
-
-
-def _sidecar_text(document: dict[str, Any], instances: list[dict[str, Any]]) -> str:
-    """The sidecar JSON: fields indented, one line per instance."""
-    head = json.dumps(document, indent=1, default=_json_default)
-    rows = ",\n  ".join(json.dumps(entry) for entry in instances)
-    table = f"[\n  {rows}\n ]" if instances else "[]"
-    return f'{head[:-2]},\n "instances": {table}\n}}\n'
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def _vec(values: np.ndarray) -> tuple[float, float, float]:
-    # The shortest decimal that reads back as the same float32.
-    return tuple(float(str(np.float32(v))) for v in values)
+def _class_column_notes(
+    column: np.ndarray, labels: np.ndarray, table: list[InstanceInfo], classes: list[str]
+) -> list[str]:
+    """A note when the file's class column disagrees with the sidecar's classes."""
+    expected = class_ids(labels, table, classes)
+    differ = int(np.count_nonzero(np.asarray(column) != expected))
+    if not differ:
+        return []
+    return [
+        f"the {LABEL_COLUMN!r} column disagrees with the instances' classes for {differ:,} "
+        "Gaussians (edited outside LiftStudio?); the sidecar's classes were used"
+    ]

@@ -12,7 +12,7 @@ from plyfile import PlyData
 
 import liftstudio.export.labeled_ply as labeled_ply
 from liftstudio import __version__
-from liftstudio.errors import OutputFileError, SceneDataError
+from liftstudio.errors import InputFileError, OutputFileError, SceneDataError
 from liftstudio.evaluate.score_file import read_label_column
 from liftstudio.evaluate.synthetic import random_gaussians
 from liftstudio.export import (
@@ -98,7 +98,7 @@ def test_sidecar_holds_counts_boxes_names_colours_and_provenance(tmp_path):
     sidecar = tmp_path / "labeled.instances.json"
     assert sidecar_path(out) == sidecar
     document = json.loads(sidecar.read_text())
-    assert document["format"] == "liftstudio.instances" and document["format_version"] == 1
+    assert document["format"] == "liftstudio.instances" and document["format_version"] == 2
     assert document["liftstudio_version"] == __version__ and document["ply"] == "labeled.ply"
     assert document["provenance"] == {"method": "vote", "seed": 7, "masks": str(tmp_path)}
     assert document["gaussians"] == len(scene)
@@ -154,7 +154,7 @@ def test_refuses_to_overwrite_the_input_and_existing_files(tmp_path):
     scene = read_gaussians(source)
     labels = _labels(len(scene))
     for overwrite in (False, True):
-        with pytest.raises(OutputFileError, match="is the input scene"):
+        with pytest.raises(OutputFileError, match="is an input of this export"):
             write_labeled_ply(scene, labels, source, overwrite=overwrite, input_path=source)
     assert source.read_bytes() == original
     assert not sidecar_path(source).exists()
@@ -222,3 +222,110 @@ def test_relabeling_a_labeled_ply_replaces_its_column_and_works_without_sidecar(
     assert back.sidecar is None and back.provenance is None
     assert [i.name for i in back.instances] == [f"instance_{i}" for i in range(1, 7)]
     assert set(back.scene.extras) == {"segment_u8", "weight_f64", "flag_i16"}
+
+
+def test_label_column_numbers_the_sorted_classes(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    labels = _labels(len(scene))  # ids 0..6
+    table = {1: {"class": "wall"}, 2: {"class": "chair"}, 3: {"class": "wall"}, 5: "no class"}
+    out = write_labeled_ply(scene, labels, tmp_path / "labeled.ply", instances=table)
+    document = json.loads(sidecar_path(out).read_text())
+    assert document["classes"] == ["chair", "wall"] and document["label_column"] == "label"
+    # By hand: chair = 1, wall = 2, everything else 0.
+    expected = np.zeros(len(labels), np.int32)
+    expected[np.isin(labels, [1, 3])] = 2
+    expected[labels == 2] = 1
+    column = _columns(out)["label"]
+    assert column.dtype == np.dtype("<i4")
+    np.testing.assert_array_equal(column, expected)
+    back = read_labeled_ply(out)
+    assert back.classes == ["chair", "wall"] and "label" not in back.scene.extras
+    assert {i.id: i.class_name for i in back.instances}[3] == "wall" and not back.notes
+
+
+def test_no_label_column_without_classes(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    out = write_labeled_ply(scene, _labels(len(scene)), tmp_path / "labeled.ply")
+    assert "label" not in _columns(out)
+    document = json.loads(sidecar_path(out).read_text())
+    assert document["classes"] == [] and document["label_column"] is None
+
+
+def test_visibility_and_locks_survive_the_sidecar(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    table = {2: {"name": "hidden one", "visible": False}, 3: {"locked": True}}
+    out = write_labeled_ply(scene, _labels(len(scene)), tmp_path / "labeled.ply", instances=table)
+    entries = {e["id"]: e for e in json.loads(sidecar_path(out).read_text())["instances"]}
+    assert entries[2]["visible"] is False and entries[2]["locked"] is False
+    assert entries[3]["locked"] is True and entries[1]["visible"] is True
+    back = {i.id: i for i in read_labeled_ply(out).instances}
+    assert not back[2].visible and back[2].name == "hidden one" and back[3].locked
+
+
+def test_write_read_write_gives_identical_bytes(tmp_path):
+    source = _input_ply(tmp_path)
+    scene = read_gaussians(source)
+    labels = _labels(len(scene))
+    confidence = np.random.default_rng(4).random(len(scene)).astype(np.float32)
+    confidence[::3] = np.nan  # unknown
+    table = {1: {"name": "Ärger ☕", "class": "cup", "colour": [1, 2, 3], "visible": False},
+             4: {"class": "bowl", "locked": True}, 30: "empty row"}  # fmt: skip
+    first = tmp_path / "a" / "labeled.ply"
+    first.parent.mkdir()
+    write_labeled_ply(scene, labels, first, confidence=confidence, instances=table,
+                      provenance={"method": "vote", "seed": 3}, input_path=source,
+                      options={"hidden": "keep", "unlabeled": "keep"})  # fmt: skip
+    back = read_labeled_ply(first)
+    second = tmp_path / "b" / "labeled.ply"
+    second.parent.mkdir()
+    write_labeled_ply(back.scene, back.labels, second, confidence=back.confidence,
+                      instances={i.id: i.spec() for i in back.instances},
+                      provenance=back.provenance, source=back.source,
+                      options={"hidden": "keep", "unlabeled": "keep"})  # fmt: skip
+    assert second.read_bytes() == first.read_bytes()
+    assert sidecar_path(second).read_bytes() == sidecar_path(first).read_bytes()
+    document = json.loads(sidecar_path(first).read_text())
+    assert "created" not in document and document["source"] == str(source.resolve())
+    assert np.isnan(_columns(first)["confidence"][::3]).all()
+
+
+def test_infinite_confidence_is_refused(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    confidence = np.zeros(len(scene), np.float32)
+    confidence[7] = np.inf
+    with pytest.raises(SceneDataError, match="inf"):
+        write_labeled_ply(scene, _labels(len(scene)), tmp_path / "x.ply", confidence=confidence)
+
+
+def test_a_sidecar_from_a_newer_version_is_refused(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    out = write_labeled_ply(scene, _labels(len(scene)), tmp_path / "labeled.ply")
+    document = json.loads(sidecar_path(out).read_text())
+    sidecar_path(out).write_text(json.dumps({**document, "format_version": 99}))
+    with pytest.raises(InputFileError, match=r"instances\.json: has format version 99"):
+        read_labeled_ply(out)
+
+
+def test_an_edited_class_column_is_noticed(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    labels = _labels(len(scene))
+    out = write_labeled_ply(scene, labels, tmp_path / "labeled.ply",
+                            instances={1: {"class": "a"}})  # fmt: skip
+    edited = read_gaussians(out)
+    edited.extras["label"] = np.zeros(len(scene), np.int32)  # someone zeroed the classes
+    write_ply(edited, tmp_path / "edited.ply")
+    shutil.copy(sidecar_path(out), sidecar_path(tmp_path / "edited.ply"))
+    back = read_labeled_ply(tmp_path / "edited.ply")
+    count = int((labels == 1).sum())
+    assert back.notes == [
+        f"the 'label' column disagrees with the instances' classes for {count:,} Gaussians "
+        "(edited outside LiftStudio?); the sidecar's classes were used"
+    ]
+
+
+def test_a_path_under_a_file_is_a_clear_error(tmp_path):
+    scene = read_gaussians(_input_ply(tmp_path))
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(OutputFileError, match=r"notes\.txt is a file, not a folder"):
+        write_labeled_ply(scene, _labels(len(scene)), blocker / "labeled.ply")
