@@ -59,7 +59,7 @@ VIEWPORT_SHORTCUTS = (
     ("Tools in the Views panel", "Every tool also works on the training view shown there"),
     ("Shift / Ctrl / Ctrl+Shift", "With a tool: add / subtract / intersect"),
     ("[ ]", "Brush size"),
-    ("Ctrl+O, Ctrl+S, Ctrl+L", "Open, save project, lift masks"),
+    ("Ctrl+O, Ctrl+S, Ctrl+L, Ctrl+E", "Open, save project, lift masks, export labels"),
 )
 
 
@@ -216,6 +216,12 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(
             file_menu, "&Save project", self.save_project, QKeySequence.StandardKey.Save
         )
+        self.export_action = self._action(
+            file_menu, "&Export labels…", self.choose_export, "Ctrl+E"
+        )
+        self.export_selection_action = self._action(
+            file_menu, "Export se&lection as PLY…", self.choose_selection_export
+        )
         self.close_action = self._action(file_menu, "&Close scene", self.close_scene, "Ctrl+W")
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -327,7 +333,10 @@ class MainWindow(QMainWindow):
 
                 raise InputFileError(path, "holds no trained Gaussians (only cameras or images)")
             progress(1, 2, f"{len(opened.gaussians):,} Gaussians; reading saved labels")
+            opened, imported = _labels_in_file(opened)
             saved = self.projects.read_saved(opened)
+            if imported is not None and saved.labels is None and saved.recovered is None:
+                saved.labels = imported  # a labeled PLY without a project: its own labels
             progress(2, 2, "done")
             return opened, saved
 
@@ -410,6 +419,8 @@ class MainWindow(QMainWindow):
         self.close_action.setEnabled(document is not None)
         self.save_action.setEnabled(document is not None)
         self.split_action.setEnabled(document is not None)
+        self.export_action.setEnabled(document is not None)
+        self.export_selection_action.setEnabled(document is not None)
         if document is None:
             self.projects.watch(None)
         self.lift_action.setEnabled(document is not None)
@@ -634,6 +645,86 @@ class MainWindow(QMainWindow):
             return
         self.document.selection.replace(self._scored.indices(threshold))
 
+    # ------------------------------------------------------------------ export
+    def choose_export(self) -> None:
+        """Ask which formats to export where, then start the job."""
+        from liftstudio.app.export_dialog import ExportDialog
+
+        if self.document is None:
+            return
+        dialog = ExportDialog(
+            self.document.path, has_cameras=bool(self.document.train_cameras), parent=self
+        )
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        try:
+            request = dialog.request()
+        except LiftStudioError as exc:
+            self.instance_actions.show_error(str(exc))
+            return
+        self.start_export(request)
+
+    def start_export(self, request) -> Job | None:
+        """Export the labels as they are now (a copy: edits while it runs do not count).
+
+        ``request`` is an :class:`~liftstudio.export.export_job.ExportRequest`, as
+        ``liftstudio export`` builds; the same checks run first (inputs are never
+        written, existing exports are kept unless asked, free space).
+        """
+        from liftstudio.export.export_job import run_export
+        from liftstudio.export.export_source import model_source
+
+        document = self.document
+        if document is None:
+            return None
+        source = model_source(document.opened, document.labels, path=document.project,
+                              inputs=_project_files(document.project))  # fmt: skip
+
+        def export(progress: ProgressCallback, cancel: CancelToken):
+            return run_export(source, request, progress=progress, cancel=cancel)
+
+        def done(results) -> None:
+            lines = [result.summary for result in results]
+            for result in results:
+                for note in result.notes:
+                    log.info("export: %s", note)
+            self.statusBar().showMessage("; ".join(lines), 15_000)
+
+        return self.jobs.submit(f"Export to {request.out.name}", export, on_success=done)
+
+    def choose_selection_export(self) -> None:
+        """Ask for a file and write the selected Gaussians to it as a PLY."""
+        if self.document is None:
+            return
+        if not len(self.document.selection.indices()):
+            self.statusBar().showMessage("Select Gaussians first", 5000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export selection as PLY", "", "PLY (*.ply)")
+        if path:
+            self.start_selection_export(Path(path))
+
+    def start_selection_export(self, path: Path, *, overwrite: bool = False) -> Job | None:
+        """Write the selected Gaussians (every column of the scene) to ``path``."""
+        from liftstudio.export.export_source import model_source
+        from liftstudio.export.selection_ply import write_selection_ply
+
+        document = self.document
+        if document is None:
+            return None
+        chosen = document.selection.indices()
+        source = model_source(document.opened, document.labels, path=document.project,
+                              inputs=_project_files(document.project))  # fmt: skip
+
+        def export(progress: ProgressCallback, cancel: CancelToken):
+            return write_selection_ply(
+                source.scene, chosen, path, overwrite=overwrite, protected=source.inputs
+            )
+
+        def done(written) -> None:
+            self.statusBar().showMessage(f"wrote {len(chosen):,} Gaussians to {written}", 10_000)
+
+        return self.jobs.submit(f"Export selection to {path.name}", export, on_success=done)
+
     # ------------------------------------------------------------------ split
     def split_instances(self, *, min_size: int = SPLIT_MIN_SIZE) -> Job | None:
         """Split the selected instances into their connected parts, in the background.
@@ -810,3 +901,32 @@ def _camera_index(cameras: list[Camera], camera: Camera) -> int | None:
             return index
     names = [c.name for c in cameras]
     return names.index(camera.name) if names.count(camera.name) == 1 else None
+
+
+def _labels_in_file(opened):
+    """A labeled PLY's own labels (and its Gaussians without the label columns).
+
+    Returns ``(opened, model)``: ``model`` is None for a scene without an ``instance``
+    column; otherwise the sidecar's instance table (names, classes, colours...) is in
+    it and ``opened`` holds the Gaussians without the label columns, exactly as they
+    were before the labels were exported.
+    """
+    from liftstudio.export.label_table import label_model_from_ply
+    from liftstudio.export.labeled_ply import INSTANCE_COLUMN, read_labeled_ply
+
+    path = opened.gaussians_path
+    if path is None or INSTANCE_COLUMN not in opened.gaussians.extras:
+        return opened, None
+    labeled = read_labeled_ply(path)
+    for note in labeled.notes:
+        log.info("%s: %s", path.name, note)
+    return replace(opened, gaussians=labeled.scene), label_model_from_ply(labeled)
+
+
+def _project_files(project: Path | None) -> tuple[Path, ...]:
+    """A project's file, backup and autosave (never an export's destination)."""
+    from liftstudio.labels.project import autosave_path, backup_path
+
+    if project is None:
+        return ()
+    return (project, backup_path(project), autosave_path(project))

@@ -25,6 +25,7 @@ from liftstudio.export.label_table import model_instances
 from liftstudio.export.labeled_ply import read_labeled_ply
 from liftstudio.export.sidecar import sidecar_path
 from liftstudio.labels.history import History
+from liftstudio.labels.label_model import LabelModel
 from liftstudio.labels.project import (
     PROJECT_SUFFIX,
     SceneInfo,
@@ -168,30 +169,56 @@ def _project_source(path: Path) -> ExportSource:
         raise InputFileError(
             path, f"its scene cannot be opened ({exc}); was the project moved without it?"
         ) from None
-    gaussians = require_gaussians(opened, "to export")
+    require_gaussians(opened, "to export")
     loaded = load_project(path, SceneInfo.of(opened), history=History(max_steps=1, max_bytes=1))
-    model = loaded.model
+    inputs = (path, backup_path(path), autosave_path(path))
+    extra = {"project": str(path.resolve()), "saved": loaded.saved_at.isoformat()}
+    return model_source(opened, loaded.model, path=path, inputs=inputs, provenance=extra)
+
+
+def model_source(
+    opened: OpenedScene,
+    model: LabelModel,
+    *,
+    path: Path | None = None,
+    inputs: tuple[Path, ...] = (),
+    provenance: dict[str, Any] | None = None,
+) -> ExportSource:
+    """Labels held in memory (the app's document) as an export source.
+
+    Parameters
+    ----------
+    opened
+        The scene the labels belong to (its files become inputs never written).
+    model
+        The labels; copied, so edits after this call do not reach the export.
+    path
+        The project the labels are kept in, when there is one (else the scene).
+    inputs
+        More files an export must never write.
+    provenance
+        Entries added to the provenance (the project and when it was saved).
+    """
+    gaussians = require_gaussians(opened, "to export")
     names = model.provenance_names()
     labeled = model.ids > 0
     counts = np.bincount(model.provenance_codes[labeled], minlength=len(names))
-    provenance = {
-        "project": str(path.resolve()),
-        "saved": loaded.saved_at.isoformat(),
+    made = {
+        **(provenance or {}),
         "labeled_by": {names[i]: int(c) for i, c in enumerate(counts) if c},
     }
-    inputs = (path, backup_path(path), autosave_path(path), *_scene_inputs(opened))
     confidence = np.array(model.confidence, dtype=np.float32)
     return ExportSource(
-        path=path,
+        path=path if path is not None else opened.path,
         kind="project",
         scene=gaussians,
         labels=np.array(model.ids, dtype=np.int32),
         confidence=None if np.isnan(confidence).all() else confidence,
         instances=model_instances(model),
-        provenance=provenance,
+        provenance=made,
         source=str(opened.gaussians_path.resolve()) if opened.gaussians_path else None,
-        inputs=inputs,
-        scene_path=saved.scene_path,
+        inputs=(*inputs, *_scene_inputs(opened)),
+        scene_path=opened.path,
         cameras=list(opened.cameras.train) if _has_training(opened.cameras) else None,
     )
 
