@@ -13,16 +13,16 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QWidget
 
 from liftstudio.app.document import SceneDocument
 from liftstudio.app.panels.instances_panel import InstancesPanel
+from liftstudio.app.window_actions import ActionSpec, add_window_action
 from liftstudio.errors import LiftStudioError
 from liftstudio.labels import UNLABELED, InstanceLockedError, LabelModel
 
@@ -32,68 +32,57 @@ DEFAULT_CLASS_NAMES = tuple(f"class_{n}" for n in range(1, 10))
 _MESSAGE_MS = 5000
 
 
-@dataclass(frozen=True)
-class _ActionSpec:
-    """One action: its name, menu text, shortcuts, what it does and the method it calls."""
-
-    name: str
-    text: str
-    keys: tuple[str, ...]
-    what: str
-    slot: str
-
-
 _SPECS = (
-    _ActionSpec("undo", "&Undo", ("Ctrl+Z",), "Undo the last edit", "undo"),
-    _ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo the last undone edit", "redo"),
-    _ActionSpec(
+    ActionSpec("undo", "&Undo", ("Ctrl+Z",), "Undo the last edit", "undo"),
+    ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo the last undone edit", "redo"),
+    ActionSpec(
         "new_instance",
         "&New instance from selection",
         ("M",),
         "Make a new instance of the selected Gaussians",
         "new_instance",
     ),
-    _ActionSpec(
+    ActionSpec(
         "assign",
         "&Join selection to instance",
         ("J",),
         "Move the selected Gaussians into the instance selected in the panel",
         "assign_selection",
     ),
-    _ActionSpec(
+    ActionSpec(
         "remove",
         "R&emove selection from instance",
         ("Backspace", "Delete"),
         "Unlabel the selected Gaussians",
         "remove_selection",
     ),
-    _ActionSpec(
+    ActionSpec(
         "merge",
         "&Merge instances",
         ("Ctrl+M",),
         "Merge the instances selected in the panel into the first of them",
         "merge_selected",
     ),
-    _ActionSpec(
+    ActionSpec(
         "delete",
         "&Delete instances",
         ("Shift+Delete",),
         "Delete the instances selected in the panel (their Gaussians become unlabeled)",
         "delete_selected",
     ),
-    _ActionSpec(
+    ActionSpec(
         "rename", "Rename ins&tance", ("F2",), "Edit the name of the selected instance", "rename"
     ),
-    _ActionSpec("hide", "&Hide instances", ("H",), "Hide the selected instances", "hide_selected"),
-    _ActionSpec("unhide_all", "Unhide a&ll", ("Shift+H",), "Show every instance", "unhide_all"),
-    _ActionSpec(
+    ActionSpec("hide", "&Hide instances", ("H",), "Hide the selected instances", "hide_selected"),
+    ActionSpec("unhide_all", "Unhide a&ll", ("Shift+H",), "Show every instance", "unhide_all"),
+    ActionSpec(
         "isolate",
         "&Isolate instances",
         ("I",),
         "Show only the selected instances",
         "isolate_selected",
     ),
-    _ActionSpec(
+    ActionSpec(
         "lock",
         "Loc&k / unlock instances",
         ("K",),
@@ -440,14 +429,7 @@ class InstanceActions(QObject):
     def _add_action(
         self, name: str, text: str, keys: Sequence[str], what: str, slot: Callable[[], object]
     ) -> None:
-        action = QAction(text, self._window)
-        action.setShortcuts([QKeySequence(key) for key in keys])
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setStatusTip(what)
-        action.setToolTip(what)
-        action.triggered.connect(lambda _checked=False: slot())
-        self._window.addAction(action)
-        self.actions[name] = action
+        self.actions[name] = add_window_action(self._window, text, keys, what, slot)
 
     def _label_class_actions(self) -> None:
         for slot in range(1, 10):

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
 from liftstudio.app.document import SceneDocument
 from liftstudio.app.jobs import Job, JobQueue
 from liftstudio.app.range_select_dialog import RangeSelectDialog
 from liftstudio.app.scribble import NEIGHBOURS
+from liftstudio.app.window_actions import ActionSpec, add_window_action
 from liftstudio.jobs import CancelToken, ProgressCallback
 from liftstudio.labels import region_select
 from liftstudio.lift.knn_graph import KnnGraph, cached_knn_graph
@@ -40,44 +40,33 @@ Morphology = Literal["grow", "shrink"]
 _MESSAGE_MS = 5000
 
 
-@dataclass(frozen=True)
-class _ActionSpec:
-    """One action: its name, menu text, shortcuts, what it does and the method it calls."""
-
-    name: str
-    text: str
-    keys: tuple[str, ...]
-    what: str
-    slot: str
-
-
 _SPECS = (
-    _ActionSpec("select_all", "Select &all", ("Ctrl+A",), "Select every Gaussian", "select_all"),
-    _ActionSpec(
+    ActionSpec("select_all", "Select &all", ("Ctrl+A",), "Select every Gaussian", "select_all"),
+    ActionSpec(
         "select_none", "Select &none", ("Ctrl+Shift+A",), "Deselect every Gaussian", "select_none"
     ),
-    _ActionSpec(
+    ActionSpec(
         "invert",
         "&Invert selection",
         ("Ctrl+I",),
         "Select exactly the Gaussians that are not selected",
         "invert",
     ),
-    _ActionSpec(
+    ActionSpec(
         "grow",
         "&Grow selection",
         ("Ctrl+=", "Ctrl++"),
         "Add the nearest neighbours of the selected Gaussians (one kNN-graph step)",
         "grow",
     ),
-    _ActionSpec(
+    ActionSpec(
         "shrink",
         "S&hrink selection",
         ("Ctrl+-",),
         "Deselect the selected Gaussians that have an unselected neighbour (one kNN-graph step)",
         "shrink",
     ),
-    _ActionSpec(
+    ActionSpec(
         "by_range",
         "Select by &opacity or size…",
         (),
@@ -321,14 +310,7 @@ class SelectionActions(QObject):
     def _add_action(
         self, name: str, text: str, keys: Sequence[str], what: str, slot: Callable[[], object]
     ) -> None:
-        action = QAction(text, self._window)
-        action.setShortcuts([QKeySequence(key) for key in keys])
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setStatusTip(what)
-        action.setToolTip(what)
-        action.triggered.connect(lambda _checked=False: slot())
-        self._window.addAction(action)
-        self.actions[name] = action
+        self.actions[name] = add_window_action(self._window, text, keys, what, slot)
 
     def _build_menu(self) -> QMenu:
         menu = QMenu("&Select", self._window)
