@@ -672,13 +672,11 @@ class MainWindow(QMainWindow):
         written, existing exports are kept unless asked, free space).
         """
         from liftstudio.export.export_job import run_export
-        from liftstudio.export.export_source import model_source
 
         document = self.document
         if document is None:
             return None
-        source = model_source(document.opened, document.labels, path=document.project,
-                              inputs=_project_files(document.project))  # fmt: skip
+        source = _export_source(document)
 
         def export(progress: ProgressCallback, cancel: CancelToken):
             return run_export(source, request, progress=progress, cancel=cancel)
@@ -705,15 +703,13 @@ class MainWindow(QMainWindow):
 
     def start_selection_export(self, path: Path, *, overwrite: bool = False) -> Job | None:
         """Write the selected Gaussians (every column of the scene) to ``path``."""
-        from liftstudio.export.export_source import model_source
         from liftstudio.export.selection_ply import write_selection_ply
 
         document = self.document
         if document is None:
             return None
         chosen = document.selection.indices()
-        source = model_source(document.opened, document.labels, path=document.project,
-                              inputs=_project_files(document.project))  # fmt: skip
+        source = _export_source(document)
 
         def export(progress: ProgressCallback, cancel: CancelToken):
             return write_selection_ply(
@@ -923,10 +919,15 @@ def _labels_in_file(opened):
     return replace(opened, gaussians=labeled.scene), label_model_from_ply(labeled)
 
 
-def _project_files(project: Path | None) -> tuple[Path, ...]:
-    """A project's file, backup and autosave (never an export's destination)."""
+def _export_source(document: SceneDocument):
+    """The document's labels as they are now, as an export source.
+
+    The project's files (project, backup, autosave) and the scene's are inputs that no
+    export may write.
+    """
+    from liftstudio.export.export_source import model_source
     from liftstudio.labels.project import autosave_path, backup_path
 
-    if project is None:
-        return ()
-    return (project, backup_path(project), autosave_path(project))
+    project = document.project
+    inputs = () if project is None else (project, backup_path(project), autosave_path(project))
+    return model_source(document.opened, document.labels, path=project, inputs=inputs)

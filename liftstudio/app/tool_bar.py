@@ -86,7 +86,7 @@ class ToolBar(QToolBar):
             self.depth_combo.setCurrentIndex(index)
         radius = options.get("brush_radius")
         if isinstance(radius, (int, float)) and not isinstance(radius, bool) and radius > 0:
-            self.tools.options.brush_radius = float(min(max(radius, 1.0), 400.0))
+            self.tools.set_brush_radius(radius)
 
     def set_sam_available(self, reason: str | None) -> None:
         """Enable the SAM click tool, or disable it saying why (``reason``)."""

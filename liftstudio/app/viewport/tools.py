@@ -141,7 +141,11 @@ class SelectionTools(QObject):
 
     def grow_brush(self, factor: float) -> None:
         """Scale the brush radius (the ``[`` and ``]`` keys), within 1-400 px."""
-        self.options.brush_radius = float(np.clip(self.options.brush_radius * factor, 1, 400))
+        self.set_brush_radius(self.options.brush_radius * factor)
+
+    def set_brush_radius(self, radius: float) -> None:
+        """Set the brush radius in pixels, kept within 1-400 px."""
+        self.options.brush_radius = float(np.clip(radius, 1, 400))
         self.viewport.update()
 
     @property
