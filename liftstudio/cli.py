@@ -352,6 +352,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_export_parser(commands)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check what this installation can do and what to install for the rest",
+        description=_cmd_doctor.__doc__,
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
+    doctor.add_argument(
+        "--no-gl", action="store_true", help="skip the OpenGL probe (faster; starts no Qt)"
+    )
+    doctor.add_argument(
+        "--gl-timeout", type=float, default=60.0, metavar="SECONDS",
+        help="stop the OpenGL probe after this long (default: %(default)s)",
+    )  # fmt: skip
+    doctor.add_argument("--gl-probe", action="store_true", help=argparse.SUPPRESS)
+    doctor.set_defaults(handler=_cmd_doctor)
+
     bench = commands.add_parser("bench", help="run a benchmark and print its figures")
     benches = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     io = benches.add_parser("io", help="PLY load/save time and peak memory")
@@ -435,6 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench_lift.add_argument("--json", action="store_true", help="print a JSON list of rows")
     bench_lift.set_defaults(handler=_cmd_bench_lift)
     return parser
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    """Report what this installation can do and what to install for what is missing.
+
+    Versions, OpenGL, CUDA and gsplat, SAM, DINOv2, caches, memory. Exit status 1 when
+    something required is broken, else 0 (missing optional parts are fine).
+    """
+    if args.gl_probe:
+        # The OpenGL probe, for a frozen build whose program cannot run ``-m``
+        # (liftstudio.doctor.gl); Qt code, imported only in the probe's own process.
+        from liftstudio.app.gl_probe import main as probe_main
+
+        return int(probe_main())
+    from liftstudio.doctor import exit_status, format_report, report_json, run_checks
+
+    items = run_checks(gl_probe=not args.no_gl, gl_timeout=args.gl_timeout)
+    if args.json:
+        print(json.dumps(report_json(items), indent=2))
+    else:
+        print(format_report(items), end="")
+    return exit_status(items)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
