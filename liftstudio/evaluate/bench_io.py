@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from liftstudio.evaluate.python_child import python_child_command
 from liftstudio.evaluate.synthetic import random_gaussians
 from liftstudio.scene.formats.ply import read_ply, write_ply
 
@@ -150,6 +150,6 @@ def _best_time(action: Callable[[], object], repeats: int) -> float:
 
 def _child_peak_rss(path: Path) -> int:
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, check=True
+        python_child_command(_CHILD, str(path)), capture_output=True, text=True, check=True
     )
     return int(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liftstudio.evaluate.python_child import python_child_command
 from liftstudio.evaluate.real_data import default_real_data_dir
 from liftstudio.evaluate.synthetic import random_gaussians
 from liftstudio.render.registry import resolve_backend
@@ -83,7 +83,7 @@ def _mean_ms(function: Callable[[Camera], object], cameras: list[Camera]) -> flo
 def _startup_seconds(cache_dir: str) -> float:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _STARTUP_PROBE], check=True, env=env)
+    subprocess.run(python_child_command(_STARTUP_PROBE), check=True, env=env)
     return time.perf_counter() - start
 
 
